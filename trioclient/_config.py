@@ -1,0 +1,206 @@
+"""Configuration values: `Timeout`, `Limits`, and the "use the client's default" sentinel.
+
+Timeout defaults are a deliberate choice. A network call with no bound at all is a footgun
+(one dead peer hangs a crawler forever), but a single 5 s bound for everything (httpx) fails
+ordinary slow APIs and large downloads. So:
+
+* connect = 10 s: a TCP + TLS handshake that takes longer is almost always a dead route.
+* read = 30 s and write = 30 s: the longest *silence* tolerated, per network operation, not
+  per response; a large download that keeps flowing is never cut off.
+* pool = 60 s: waiting for a free connection is our own back-pressure, not the server's
+  fault, so it gets the longest bound.
+* total = None: an end-to-end bound is the caller's decision (or `trio.move_on_after`).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from typing import Any, Final
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "DEFAULT_MAX_REDIRECTS",
+    "DEFAULT_TIMEOUT",
+    "USE_CLIENT_DEFAULT",
+    "Limits",
+    "Timeout",
+    "UseClientDefault",
+]
+
+
+class UseClientDefault(enum.Enum):
+    """Sentinel type: "use the client's setting", which differs from `None` ("disable")."""
+
+    USE_CLIENT_DEFAULT = enum.auto()
+
+    def __repr__(self) -> str:
+        return "USE_CLIENT_DEFAULT"
+
+
+USE_CLIENT_DEFAULT: Final = UseClientDefault.USE_CLIENT_DEFAULT
+
+
+class _Unset(enum.Enum):
+    UNSET = enum.auto()
+
+
+_UNSET: Final = _Unset.UNSET
+_DEFAULTS: Final = {"connect": 10.0, "read": 30.0, "write": 30.0, "pool": 60.0}
+
+
+def _check_seconds(name: str, value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"Timeout {name} must be a number of seconds or None, not {value!r}")
+    if math.isnan(value) or value < 0:
+        raise ValueError(f"Timeout {name} must be >= 0 seconds, not {value!r}")
+    return float(value)
+
+
+class Timeout:
+    """Timeouts in seconds for each phase of a request; `None` disables one.
+
+    `Timeout(5.0)` sets connect, read, write and pool to 5 s. Keyword arguments override
+    single phases, and unset phases take the documented defaults. `total` bounds the whole
+    exchange, from waiting for the pool to reading the last body byte.
+    """
+
+    __slots__ = ("connect", "pool", "read", "total", "write")
+
+    connect: float | None
+    read: float | None
+    write: float | None
+    pool: float | None
+    total: float | None
+
+    def __init__(
+        self,
+        timeout: Timeout | float | tuple[Any, ...] | _Unset | None = _UNSET,
+        *,
+        connect: float | _Unset | None = _UNSET,
+        read: float | _Unset | None = _UNSET,
+        write: float | _Unset | None = _UNSET,
+        pool: float | _Unset | None = _UNSET,
+        total: float | _Unset | None = _UNSET,
+    ) -> None:
+        base: dict[str, float | None] = dict(_DEFAULTS)
+        base["total"] = None
+        if isinstance(timeout, Timeout):
+            base = timeout.as_dict()
+        elif isinstance(timeout, tuple):
+            if len(timeout) != 4:
+                raise ValueError("A timeout tuple must be (connect, read, write, pool).")
+            base.update(zip(("connect", "read", "write", "pool"), timeout, strict=True))
+        elif timeout is not _UNSET:
+            base.update(connect=timeout, read=timeout, write=timeout, pool=timeout)
+        overrides = {"connect": connect, "read": read, "write": write, "pool": pool}
+        overrides["total"] = total
+        for name, value in overrides.items():
+            if value is not _UNSET:
+                base[name] = value
+        for name, value in base.items():
+            object.__setattr__(self, name, _check_seconds(name, value))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Timeout is immutable; build a new one instead.")
+
+    def as_dict(self) -> dict[str, float | None]:
+        """The five settings as a dict (httpx compatible plus `total`)."""
+        return {
+            "connect": self.connect,
+            "read": self.read,
+            "write": self.write,
+            "pool": self.pool,
+            "total": self.total,
+        }
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Timeout) and self.as_dict() == other.as_dict()
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.as_dict().values()))
+
+    def __repr__(self) -> str:
+        values = self.as_dict()
+        if values["total"] is None:
+            del values["total"]
+        if len(set(values.values())) == 1:
+            return f"Timeout(timeout={self.connect})"
+        return "Timeout(" + ", ".join(f"{k}={v}" for k, v in values.items()) + ")"
+
+
+class Limits:
+    """Connection pool limits.
+
+    Args:
+        max_connections: connections open at once, over all origins; None is unbounded.
+        max_keepalive_connections: idle connections kept for reuse; None is unbounded.
+        keepalive_expiry: seconds an idle connection is kept; None keeps it forever.
+        max_connections_per_host: connections to one origin; None is unbounded.
+    """
+
+    __slots__ = (
+        "keepalive_expiry",
+        "max_connections",
+        "max_connections_per_host",
+        "max_keepalive_connections",
+    )
+
+    max_connections: int | None
+    max_keepalive_connections: int | None
+    keepalive_expiry: float | None
+    max_connections_per_host: int | None
+
+    def __init__(
+        self,
+        *,
+        max_connections: int | None = 100,
+        max_keepalive_connections: int | None = 20,
+        keepalive_expiry: float | None = 5.0,
+        max_connections_per_host: int | None = None,
+    ) -> None:
+        for name, value in (
+            ("max_connections", max_connections),
+            ("max_keepalive_connections", max_keepalive_connections),
+            ("max_connections_per_host", max_connections_per_host),
+        ):
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"Limits {name} must be a positive int or None, not {value!r}")
+        object.__setattr__(self, "max_connections", max_connections)
+        object.__setattr__(self, "max_keepalive_connections", max_keepalive_connections)
+        object.__setattr__(
+            self, "keepalive_expiry", _check_seconds("keepalive_expiry", keepalive_expiry)
+        )
+        object.__setattr__(self, "max_connections_per_host", max_connections_per_host)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Limits is immutable; build a new one instead.")
+
+    def _key(self) -> tuple[object, ...]:
+        return (
+            self.max_connections,
+            self.max_keepalive_connections,
+            self.keepalive_expiry,
+            self.max_connections_per_host,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Limits) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"Limits(max_connections={self.max_connections}, "
+            f"max_keepalive_connections={self.max_keepalive_connections}, "
+            f"keepalive_expiry={self.keepalive_expiry}, "
+            f"max_connections_per_host={self.max_connections_per_host})"
+        )
+
+
+DEFAULT_TIMEOUT: Final = Timeout()
+DEFAULT_LIMITS: Final = Limits()
+DEFAULT_MAX_REDIRECTS: Final = 20
