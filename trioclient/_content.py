@@ -1,0 +1,138 @@
+"""Request bodies: turn `content=`, `data=` or `json=` into framing headers and a body.
+
+`encode_request()` returns the headers the body needs and the body itself, either bytes
+(sent with Content-Length) or an async iterable of bytes (sent with
+Transfer-Encoding: chunked). It does not touch the request's headers: the caller adds the
+returned ones unless the user already set them.
+
+Decisions:
+
+* An async client cannot read a sync iterable or a file object without blocking the event
+  loop, so those are refused here, when the request is built, with a TypeError that says
+  what to pass instead (httpx accepts them and raises RuntimeError only when sending).
+* Chunks of an async iterable are not checked here, since that would mean wrapping every
+  stream: whoever sends the body must refuse a chunk that is not bytes.
+* `data=` given bytes or str is treated as `content=`, silently (httpx warns that this
+  use is deprecated but does the same).
+* An empty body gives no headers. Whether it still needs `Content-Length: 0`
+  depends on the method; `needs_zero_length()` answers that for the caller.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+from collections.abc import AsyncIterable, Iterable, Mapping
+from typing import Any, Final, TypeAlias
+from urllib.parse import urlencode
+
+from ._types import RequestContent, RequestData
+
+__all__ = ["encode_request", "needs_zero_length"]
+
+_JSON: Final = b"application/json"
+_FORM: Final = b"application/x-www-form-urlencoded"
+_METHODS_WITH_BODY: Final = frozenset({b"POST", b"PUT", b"PATCH"})
+
+_Body: TypeAlias = "bytes | AsyncIterable[bytes]"
+
+
+def needs_zero_length(method: bytes) -> bool:
+    """Whether an empty request body should still be sent with `Content-Length: 0`.
+
+    True for the methods that are expected to carry a body (POST, PUT, PATCH), so servers
+    that insist on a length (411 Length Required) accept them.
+    """
+    return method in _METHODS_WITH_BODY
+
+
+def encode_request(
+    content: RequestContent | None = None,
+    data: RequestData | None = None,
+    json: Any = None,
+) -> tuple[dict[bytes, bytes], _Body]:
+    """Encode one of `content`, `data` or `json` into (headers to add, body).
+
+    Raises TypeError if more than one is given, or if `content` is of a type an async
+    client cannot send. `json` is serialised compactly as UTF-8, refusing NaN and infinity.
+    """
+    given = [
+        name
+        for name, value in (("content", content), ("data", data), ("json", json))
+        if value is not None
+    ]
+    if len(given) > 1:
+        raise TypeError(f"Pass only one of content=, data= or json=, not {' and '.join(given)}")
+    if content is not None:
+        return _encode_content(content)
+    if data is not None:
+        if isinstance(data, (bytes, str)):
+            return _encode_content(data)
+        return _encode_form(data)
+    if json is not None:
+        return _encode_json(json)
+    return {}, b""
+
+
+def _sized(body: bytes) -> dict[bytes, bytes]:
+    # An empty body gets no Content-Length here; see needs_zero_length().
+    return {b"Content-Length": str(len(body)).encode("ascii")} if body else {}
+
+
+def _encode_content(content: object) -> tuple[dict[bytes, bytes], _Body]:
+    if isinstance(content, str):
+        content = content.encode("utf-8")
+    elif isinstance(content, (bytearray, memoryview)):
+        content = bytes(content)
+    if isinstance(content, bytes):
+        return _sized(content), content
+    if isinstance(content, AsyncIterable):
+        return {b"Transfer-Encoding": b"chunked"}, content
+    if isinstance(content, Iterable) or hasattr(content, "read"):
+        raise TypeError(
+            f"Cannot send a {type(content).__name__} as request content: an async client "
+            "needs bytes, str or an async iterable of bytes (read a file into bytes "
+            "first, or yield its chunks from an async generator)"
+        )
+    raise TypeError(
+        f"Request content must be bytes, str or an async iterable of bytes, "
+        f"not {type(content).__name__}"
+    )
+
+
+def _form_value(key: str, value: object) -> str | bytes:
+    """One form value as text, converted like a query parameter."""
+    if isinstance(value, (str, bytes)):
+        return value
+    if value is None:
+        return ""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    raise TypeError(
+        f"Form field {key!r} must be str, bytes, int, float, bool or None "
+        f"(or a list of those), not {type(value).__name__}"
+    )
+
+
+def _encode_form(data: RequestData) -> tuple[dict[bytes, bytes], _Body]:
+    if not isinstance(data, Mapping):
+        raise TypeError(f"data= must be a mapping of form fields, not {type(data).__name__}")
+    if not data:
+        return {}, b""
+    pairs: list[tuple[str, str | bytes]] = []
+    for key, value in data.items():
+        if isinstance(value, (list, tuple)):
+            pairs.extend((key, _form_value(key, item)) for item in value)
+        else:
+            pairs.append((key, _form_value(key, value)))
+    body = urlencode(pairs).encode("ascii")
+    return {**_sized(body), b"Content-Type": _FORM}, body
+
+
+def _encode_json(json: Any) -> tuple[dict[bytes, bytes], _Body]:
+    text = jsonlib.dumps(json, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    body = text.encode("utf-8")
+    return {**_sized(body), b"Content-Type": _JSON}, body
