@@ -1,0 +1,1 @@
+"""Connections, the pool and the wire protocols. Private: the client layer imports from here."""

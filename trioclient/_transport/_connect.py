@@ -1,0 +1,116 @@
+"""Opening a byte stream to an origin: TCP (Happy Eyeballs) or a Unix socket, then TLS.
+
+The whole of connecting (DNS, TCP, TLS handshake) runs under one cancel scope owned by the
+pool (`_pool.py`), whose deadline is the connect timeout capped by the request's total
+deadline, and which the pool also cancels if the client closes meanwhile. Trio's
+cancel-scope rules make an outer cancellation win when both fire together: an inner scope
+only catches a `Cancelled` if no enclosing scope is also cancelled, so the caller's
+`move_on_after` is never converted into a `ConnectTimeout`.
+
+Any failure closes what was opened so far before the error leaves; a half-open TLS stream
+never reaches the pool. Closing is synchronous (the socket is closed without waiting for a
+TLS close_notify), which is what lets every cleanup path here run without a checkpoint.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import TYPE_CHECKING
+
+import trio
+
+from .._exceptions import ConnectError
+from ._errors import IO_ERRORS, translate
+
+if TYPE_CHECKING:
+    from .._request import Request
+    from ._pool_state import Origin
+
+__all__ = ["close_stream_now", "is_readable", "open_stream", "socket_of"]
+
+HAPPY_EYEBALLS_DELAY = 0.25
+
+
+def socket_of(stream: trio.abc.Stream) -> trio.socket.SocketType | None:
+    """The socket under `stream`, looking through TLS layers."""
+    while True:
+        if isinstance(stream, trio.SocketStream):
+            return stream.socket
+        if isinstance(stream, trio.SSLStream):
+            stream = stream.transport_stream
+            continue
+        return None
+
+
+def close_stream_now(stream: trio.abc.Stream | None) -> None:
+    """Close `stream` synchronously: no checkpoint, no TLS close_notify, never raises.
+
+    Closing the Trio socket wakes any task blocked on it with `ClosedResourceError`.
+    """
+    if stream is None:
+        return
+    sock = socket_of(stream)
+    if sock is not None:
+        sock.close()
+
+
+def is_readable(stream: trio.abc.Stream) -> bool:
+    """True when an idle connection has something to read: EOF, or data it must not have.
+
+    Either way an idle HTTP/1.1 connection in that state cannot be reused.
+    """
+    sock = socket_of(stream)
+    return sock is not None and sock.is_readable()
+
+
+async def open_stream(
+    origin: Origin,
+    *,
+    ssl_context: ssl.SSLContext | None,
+    server_hostname: str,
+    uds: str | None,
+    local_address: str | None,
+    request: Request,
+) -> trio.abc.Stream:
+    """Connect to `origin` and return the (possibly TLS) stream, or raise ConnectError.
+
+    The caller bounds the time with a cancel scope; whatever interrupts us, the partly
+    opened stream is closed before the exception leaves.
+
+    Args:
+        origin: (scheme, ascii host, port).
+        ssl_context: wrap in TLS with this context; None for plain TCP.
+        server_hostname: SNI and certificate check name.
+        uds: connect to this Unix socket path instead of TCP.
+        local_address: bind the local end to this address before connecting.
+        request: attached to errors.
+    """
+    _, host, port = origin
+    stream: trio.abc.Stream | None = None
+    try:
+        if uds is not None:
+            stream = await trio.open_unix_socket(uds)
+        else:
+            stream = await trio.open_tcp_stream(
+                host.decode("ascii"),
+                port,
+                happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY,
+                local_address=local_address,
+            )
+        if ssl_context is not None:
+            tls = trio.SSLStream(
+                stream, ssl_context, server_hostname=server_hostname, https_compatible=True
+            )
+            stream = tls
+            await tls.do_handshake()
+        return stream
+    except IO_ERRORS as exc:
+        close_stream_now(stream)
+        where = uds if uds is not None else f"{host.decode('ascii')}:{port}"
+        doing = f"connecting to {where}"
+        if ssl_context is not None and stream is not None:
+            doing = f"the TLS handshake with {where}"
+        raise translate(exc, ConnectError, doing, request=request) from exc
+    except BaseException:
+        close_stream_now(stream)
+        raise

@@ -1,0 +1,91 @@
+"""The one place where foreign exceptions become trioclient exceptions.
+
+Trio streams raise `BrokenResourceError` (peer reset, broken pipe, TLS failure, with the
+original error as `__cause__`) and `ClosedResourceError` (we closed the stream, possibly from
+another task); sockets raise `OSError`; TLS raises `ssl.SSLError`; h11 raises its own
+`ProtocolError`s. The I/O layer catches exactly these, never `BaseException`, and calls
+`translate` to build the most specific trioclient error, whose message names the peer and
+the operation. `trio.Cancelled` never passes through here.
+"""
+
+from __future__ import annotations
+
+import errno
+import ssl
+from typing import TYPE_CHECKING
+
+import h11
+import trio
+
+from .._exceptions import (
+    ClientStateError,
+    LocalProtocolError,
+    RemoteProtocolError,
+    StreamError,
+    TransportError,
+)
+
+if TYPE_CHECKING:
+    from .._request import Request
+
+__all__ = ["CLIENT_CLOSED", "IO_ERRORS", "describe", "translate"]
+
+# What the I/O layer catches around a network operation.
+IO_ERRORS = (
+    OSError,
+    trio.BrokenResourceError,
+    trio.ClosedResourceError,
+    trio.BusyResourceError,
+    h11.ProtocolError,
+)
+
+CLIENT_CLOSED = "the client was closed"
+
+
+def describe(exc: BaseException) -> str:
+    """A short, specific reason for `exc`, looking through trio's wrapping."""
+    cause = exc.__cause__ if isinstance(exc, trio.BrokenResourceError) else None
+    inner = cause if cause is not None else exc
+    if isinstance(inner, ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {inner.verify_message}"
+    if isinstance(inner, ssl.SSLError):
+        return f"TLS error: {inner.reason or inner}"
+    if isinstance(inner, OSError):
+        if inner.errno is not None:
+            name = errno.errorcode.get(inner.errno, str(inner.errno))
+            return f"{inner.strerror or name} ({name})"
+        return str(inner) or type(inner).__name__
+    if isinstance(inner, trio.BrokenResourceError):
+        return "connection broken"
+    if isinstance(inner, trio.ClosedResourceError):
+        return "connection closed locally"
+    return str(inner) or type(inner).__name__
+
+
+def translate(
+    exc: BaseException,
+    kind: type[TransportError],
+    doing: str,
+    *,
+    request: Request | None,
+    closed_reason: str | None = None,
+) -> Exception:
+    """Map an exception from `IO_ERRORS` to a trioclient exception.
+
+    Args:
+        exc: the foreign exception.
+        kind: the trioclient class for a network failure in this phase (ConnectError,
+            ReadError or WriteError).
+        doing: what we were doing, for the message ("reading the response from host:port").
+        request: attached to the new exception.
+        closed_reason: set when the pool closed the connection on purpose (client closed).
+    """
+    if closed_reason is not None and isinstance(exc, (trio.ClosedResourceError, OSError)):
+        return ClientStateError(f"Failed while {doing}: {closed_reason}.")
+    if isinstance(exc, trio.BusyResourceError):
+        return StreamError(f"Failed while {doing}: the stream is in use by another task.")
+    if isinstance(exc, h11.RemoteProtocolError):
+        return RemoteProtocolError(f"Protocol error while {doing}: {exc}", request=request)
+    if isinstance(exc, h11.LocalProtocolError):
+        return LocalProtocolError(f"Refused to send an invalid request: {exc}", request=request)
+    return kind(f"Failed while {doing}: {describe(exc)}", request=request)

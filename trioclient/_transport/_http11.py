@@ -1,0 +1,279 @@
+"""HTTP/1.1 over one byte stream: a thin Trio driver around a sans-I/O `h11.Connection`.
+
+Theory of operation
+-------------------
+`HTTP11Connection` moves bytes and nothing else: h11 decides what they mean. There are only
+two awaits, `_write` and `_read`; each runs under a cancel scope whose deadline is the
+phase's timeout capped by the request's total deadline, and each translates I/O errors in
+one place. If either is interrupted by *anything* (timeout, error, `Cancelled`,
+`KeyboardInterrupt`) the connection's framing is unknown, so the caller must close it:
+`reusable` only turns true after h11 has seen both our request and the server's response
+complete, with no EOF and no `Connection: close`.
+
+Reused connections can go stale while idle (the server closes at its keep-alive timeout).
+The pool checks readability before reuse, but a close can race with our write, so failures
+that happen before the first response byte arrives on a *reused* connection raise
+`StaleConnection`, which the pool retries once for idempotent requests.
+
+Early responses: a server may answer (413, 401...) and close before reading a large body. A
+failed body write therefore does not raise at once; we still try to read the response, and
+only if that fails does the write error surface.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterable
+from typing import TYPE_CHECKING
+
+import h11
+import trio
+
+from .._exceptions import (
+    ReadError,
+    ReadTimeout,
+    RemoteProtocolError,
+    TransportError,
+    WriteError,
+    WriteTimeout,
+)
+from ._errors import IO_ERRORS, translate
+
+if TYPE_CHECKING:
+    from .._request import Request
+
+__all__ = ["HTTP11Connection", "ResponseHead", "StaleConnection"]
+
+READ_SIZE = 64 * 1024
+MAX_HEAD_SIZE = 100 * 1024
+_DONE = h11.DONE
+
+
+class StaleConnection(Exception):
+    """Internal: a reused connection failed before any response byte; safe to retry."""
+
+    def __init__(self, error: TransportError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class ResponseHead:
+    """Status line and headers of a response, as received."""
+
+    __slots__ = ("headers", "http_version", "reason", "status")
+
+    def __init__(
+        self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]], http_version: str
+    ) -> None:
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.http_version = http_version
+
+
+class HTTP11Connection:
+    """One HTTP/1.1 connection: sends requests and receives responses, one at a time."""
+
+    __slots__ = ("_bytes_in", "_eof", "_h11", "_stream", "closed_reason", "reused", "where")
+
+    def __init__(self, stream: trio.abc.Stream, where: str) -> None:
+        self._stream = stream
+        self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_SIZE)
+        self._eof = False
+        self._bytes_in = 0  # response bytes received in the current cycle
+        self.where = where
+        self.reused = False
+        self.closed_reason: str | None = None
+
+    # -- the exchange ---------------------------------------------------------------------
+
+    async def send_request(
+        self, request: Request, write_deadline: float | None, total_deadline: float
+    ) -> TransportError | None:
+        """Send the request head and body. Returns a write error to report *after* reading.
+
+        `write_deadline` None means no write timeout (only the total deadline applies);
+        otherwise it is the timeout in seconds applied to each write.
+        """
+        conn = self._h11
+        self._bytes_in = 0
+        url = request.url
+        event = h11.Request(
+            method=request._method_bytes, target=url._target, headers=request.headers.raw
+        )
+        body = request._body
+        try:
+            data = conn.send(event)
+            if isinstance(body, bytes):
+                if body:
+                    data += conn.send(h11.Data(data=body))
+                data += conn.send(h11.EndOfMessage())
+                await self._write(data, write_deadline, total_deadline, request)
+                return None
+            await self._write(data, write_deadline, total_deadline, request)
+            await self._send_stream(body, write_deadline, total_deadline, request)
+        except h11.LocalProtocolError as exc:
+            raise translate(exc, WriteError, "building the request", request=request) from exc
+        except WriteError as exc:
+            if self._bytes_in == 0 and self.reused:
+                raise StaleConnection(exc) from exc
+            return exc
+        return None
+
+    async def _send_stream(
+        self,
+        body: AsyncIterable[bytes],
+        write_deadline: float | None,
+        total_deadline: float,
+        request: Request,
+    ) -> None:
+        conn = self._h11
+        async for chunk in body:
+            if not isinstance(chunk, (bytes, bytearray, memoryview)):
+                raise TypeError(
+                    f"A request body stream must yield bytes, got {type(chunk).__name__}"
+                )
+            if chunk:
+                await self._write(
+                    conn.send(h11.Data(data=chunk)), write_deadline, total_deadline, request
+                )
+        await self._write(conn.send(h11.EndOfMessage()), write_deadline, total_deadline, request)
+
+    async def receive_response_head(
+        self, request: Request, read_timeout: float | None, total_deadline: float
+    ) -> ResponseHead:
+        """Wait for the final (non-1xx) response head."""
+        while True:
+            event = await self._next_event(request, read_timeout, total_deadline, head=True)
+            if isinstance(event, h11.Response):
+                version = "HTTP/1.1" if event.http_version == b"1.1" else "HTTP/1.0"
+                return ResponseHead(
+                    event.status_code, event.reason, event.headers.raw_items(), version
+                )
+            if isinstance(event, h11.InformationalResponse):
+                continue
+            raise RemoteProtocolError(  # pragma: no cover - h11 only yields the above here
+                f"Unexpected {type(event).__name__} from {self.where}", request=request
+            )
+
+    async def receive_body_chunk(
+        self, request: Request, read_timeout: float | None, total_deadline: float
+    ) -> bytes:
+        """The next piece of the response body; b"" once the body is complete."""
+        while True:
+            event = await self._next_event(request, read_timeout, total_deadline, head=False)
+            if type(event) is h11.Data:
+                if event.data:
+                    return bytes(event.data)
+                continue
+            if type(event) is h11.EndOfMessage:
+                return b""
+            if isinstance(event, h11.ConnectionClosed):  # pragma: no cover - h11 raises first
+                return b""
+
+    def finish_cycle(self) -> bool:
+        """After a complete exchange: make the connection ready for the next request.
+
+        Returns False when the connection cannot be reused (EOF seen, `Connection: close`,
+        or the exchange did not complete).
+        """
+        conn = self._h11
+        if self._eof or conn.our_state is not _DONE or conn.their_state is not _DONE:
+            return False
+        conn.start_next_cycle()
+        self.reused = True
+        return True
+
+    # -- the only two awaits --------------------------------------------------------------
+
+    async def _next_event(
+        self, request: Request, read_timeout: float | None, total_deadline: float, *, head: bool
+    ) -> object:
+        conn = self._h11
+        while True:
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                if head and self._eof and self._bytes_in == 0:
+                    error = RemoteProtocolError(
+                        f"Server {self.where} disconnected without sending a response.",
+                        request=request,
+                    )
+                    if self.reused:
+                        raise StaleConnection(error) from exc
+                    raise error from exc
+                raise translate(
+                    exc, ReadError, f"reading the response from {self.where}", request=request
+                ) from exc
+            if event is not h11.NEED_DATA:
+                return event
+            data = await self._read(request, read_timeout, total_deadline, head=head)
+            conn.receive_data(data)  # type: ignore[arg-type]  # h11 accepts any bytes-like
+
+    async def _read(
+        self, request: Request, read_timeout: float | None, total_deadline: float, *, head: bool
+    ) -> bytes | bytearray:
+        deadline = total_deadline
+        if read_timeout is not None:
+            deadline = min(trio.current_time() + read_timeout, total_deadline)
+        try:
+            if deadline == math.inf:
+                data = await self._stream.receive_some(READ_SIZE)
+            else:
+                with trio.CancelScope(deadline=deadline) as scope:
+                    data = await self._stream.receive_some(READ_SIZE)
+                if scope.cancelled_caught:
+                    raise ReadTimeout(
+                        f"Timed out reading the response from {self.where}"
+                        f" ({_explain(read_timeout, deadline, total_deadline)})",
+                        request=request,
+                    )
+        except IO_ERRORS as exc:
+            error = translate(
+                exc,
+                ReadError,
+                f"reading the response from {self.where}",
+                request=request,
+                closed_reason=self.closed_reason,
+            )
+            if head and self.reused and self._bytes_in == 0 and isinstance(error, ReadError):
+                raise StaleConnection(error) from exc
+            raise error from exc
+        if data:
+            self._bytes_in += len(data)
+        else:
+            self._eof = True
+        return data
+
+    async def _write(
+        self, data: bytes, write_timeout: float | None, total_deadline: float, request: Request
+    ) -> None:
+        deadline = total_deadline
+        if write_timeout is not None:
+            deadline = min(trio.current_time() + write_timeout, total_deadline)
+        try:
+            if deadline == math.inf:
+                await self._stream.send_all(data)
+                return
+            with trio.CancelScope(deadline=deadline) as scope:
+                await self._stream.send_all(data)
+            if scope.cancelled_caught:
+                raise WriteTimeout(
+                    f"Timed out sending the request to {self.where}"
+                    f" ({_explain(write_timeout, deadline, total_deadline)})",
+                    request=request,
+                )
+        except IO_ERRORS as exc:
+            raise translate(
+                exc,
+                WriteError,
+                f"sending the request to {self.where}",
+                request=request,
+                closed_reason=self.closed_reason,
+            ) from exc
+
+
+def _explain(timeout: float | None, deadline: float, total_deadline: float) -> str:
+    if deadline == total_deadline:
+        return "total timeout"
+    return f"no data for {timeout:g} s"

@@ -1,0 +1,95 @@
+"""The body of a response still on the wire, and the pool entry it holds until it ends.
+
+A `ResponseStream` gives the connection back exactly once: reusable when the body was read to
+its end, closed in every other case (closed early, read error, timeout, cancellation). The
+pool may close the connection under it (the client closed); the next read then raises
+`StreamClosed` naming that reason instead of a network error.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import trio
+
+from .._exceptions import StreamClosed
+
+if TYPE_CHECKING:
+    from .._request import Request
+    from ._http11 import HTTP11Connection
+    from ._pool import Connection, ConnectionPool
+
+__all__ = ["ResponseStream"]
+
+
+class ResponseStream:
+    """Raw (still content-encoded) body bytes of one response, read on demand."""
+
+    __slots__ = ("_conn", "_done", "_http", "_pool", "_read_timeout", "_request", "_total")
+
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        conn: Connection,
+        http: HTTP11Connection,
+        request: Request,
+        read_timeout: float | None,
+        total_deadline: float,
+    ) -> None:
+        self._pool = pool
+        self._conn = conn
+        self._http = http
+        self._request = request
+        self._read_timeout = read_timeout
+        self._total = total_deadline
+        self._done = False
+
+    @property
+    def is_closed(self) -> bool:
+        """True once the body ended or the stream was closed."""
+        return self._done
+
+    async def receive_some(self) -> bytes:
+        """The next raw body chunk; b"" at the end of the body."""
+        if self._done:
+            raise StreamClosed()
+        reason = self._http.closed_reason
+        if reason is not None:
+            self._give_back(reusable=False)
+            raise StreamClosed(f"The response stream was closed because {reason}.")
+        try:
+            chunk = await self._http.receive_body_chunk(
+                self._request, self._read_timeout, self._total
+            )
+        except BaseException:
+            self._give_back(reusable=False)
+            raise
+        if not chunk:
+            self._give_back(reusable=True)
+        return chunk
+
+    def close(self) -> None:
+        """Give the connection back: reusable only if the body was read to its end."""
+        if not self._done:
+            self._give_back(reusable=False)
+
+    async def aclose(self) -> None:
+        """Close the stream (a checkpoint, like every public async method)."""
+        self.close()
+        await trio.lowlevel.checkpoint()
+
+    def _give_back(self, *, reusable: bool) -> None:
+        if not self._done:
+            self._done = True
+            self._pool.release(self._conn, reusable=reusable)
+
+    @property
+    def total_deadline(self) -> float:
+        """The request's absolute total deadline (inf when none)."""
+        return self._total
+
+    @property
+    def has_deadline(self) -> bool:
+        """Whether any read of this body can time out."""
+        return self._read_timeout is not None or self._total != math.inf
