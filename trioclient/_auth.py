@@ -1,0 +1,79 @@
+"""Authentication as generator flows: the flow yields requests, the client sends them.
+
+An auth flow does no I/O itself. `auth_flow(request)` is a generator: each `yield` hands a
+request to the client, which sends it and `send()`s the response back in. This keeps
+multi-step schemes (a challenge, then the answer) free of network code and testable with
+plain `next()`/`send()` calls, and the client's one send loop applies the same cancellation
+rules to every step.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Union
+
+if TYPE_CHECKING:
+    from ._request import Request
+    from ._response import Response
+
+__all__ = ["Auth", "AuthTypes", "BasicAuth", "FunctionAuth", "NoAuth", "build_auth"]
+
+
+class Auth:
+    """Base class: override `auth_flow`. Set `requires_response_body` if the flow reads it."""
+
+    requires_response_body = False
+
+    def auth_flow(self, request: Request) -> Generator[Request, Response, None]:
+        """Yield requests to send; receive each response back. Default: send as is."""
+        yield request
+
+
+class NoAuth(Auth):
+    """Send requests unchanged."""
+
+
+class FunctionAuth(Auth):
+    """Wraps a callable that takes a request, modifies or replaces it, and returns it."""
+
+    def __init__(self, func: Callable[[Request], Request]) -> None:
+        self._func = func
+
+    def auth_flow(self, request: Request) -> Generator[Request, Response, None]:
+        """Apply the function, send the result."""
+        yield self._func(request)
+
+
+class BasicAuth(Auth):
+    """HTTP Basic authentication (RFC 7617) with a username and password."""
+
+    def __init__(self, username: str | bytes, password: str | bytes) -> None:
+        user = username.encode("utf-8") if isinstance(username, str) else username
+        secret = password.encode("utf-8") if isinstance(password, str) else password
+        self._header = "Basic " + base64.b64encode(user + b":" + secret).decode("ascii")
+
+    def auth_flow(self, request: Request) -> Generator[Request, Response, None]:
+        """Add the Authorization header and send."""
+        request.headers["Authorization"] = self._header
+        yield request
+
+
+AuthTypes = Union[
+    tuple[Union[str, bytes], Union[str, bytes]], Callable[["Request"], "Request"], Auth
+]
+
+
+def build_auth(auth: AuthTypes | None) -> Auth | None:
+    """Normalise the `auth=` argument: a (user, password) tuple, a callable or an Auth."""
+    if auth is None:
+        return None
+    if isinstance(auth, Auth):
+        return auth
+    if isinstance(auth, tuple):
+        if len(auth) != 2:
+            raise TypeError("auth as a tuple must be (username, password)")
+        return BasicAuth(auth[0], auth[1])
+    if callable(auth):
+        return FunctionAuth(auth)
+    raise TypeError(f"Invalid auth argument: {auth!r}")

@@ -1,0 +1,480 @@
+"""`Client`: the lifecycle (a nursery opened by `async with`), the verbs, and the send loop.
+
+Theory of operation
+-------------------
+`async with Client() as client:` opens one nursery that owns the client's background work
+(closing expired idle connections). Requests do *not* run in it: each runs in the caller's
+task, so a request costs no task and no nursery, and a cancellation of the caller reaches
+exactly the request it should.
+
+Exceptions from inside the `async with` block must come out unchanged, never wrapped in an
+ExceptionGroup. A nursery entered in `__aenter__` would wrap them if we handed them to its
+`__aexit__`, so we do not: on exit we close the pool (synchronously, so nothing can
+interrupt it), make the nursery's own cancel scope shielded and cancelled, and exit the
+nursery as if its body had succeeded. Its only children are our own housekeeping tasks,
+which never raise, so the nursery adds nothing and the original exception (Cancelled,
+KeyboardInterrupt, anything) continues on its way. `__aenter__`/`__aexit__` are protected
+from KeyboardInterrupt so that it is delivered outside them, never half-way through.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
+from typing import Any
+
+import trio
+
+from ._auth import Auth, AuthTypes, build_auth
+from ._config import (
+    DEFAULT_LIMITS,
+    DEFAULT_MAX_REDIRECTS,
+    DEFAULT_TIMEOUT,
+    USE_CLIENT_DEFAULT,
+    Limits,
+    Timeout,
+    UseClientDefault,
+)
+from ._decoders import ACCEPT_ENCODING
+from ._exceptions import ClientStateError, TooManyRedirects, UnsupportedProtocol
+from ._headers import Headers
+from ._merge import RequestBuilder
+from ._redirects import redirect_request
+from ._request import Request
+from ._response import Response
+from ._transport._pool import ConnectionPool
+from ._transport._pool_state import PoolStatistics
+from ._transport._tls import create_ssl_context
+from ._types import (
+    CertTypes,
+    HeaderTypes,
+    QueryParamTypes,
+    RequestContent,
+    RequestData,
+    TimeoutTypes,
+    URLTypes,
+    VerifyTypes,
+)
+from ._urls import URL
+
+__all__ = ["Client"]
+
+logger = logging.getLogger("trioclient")
+
+
+class _State(enum.Enum):
+    UNOPENED = 1  # built, not yet entered with `async with`
+    OPENED = 2  # inside `async with`: requests allowed
+    CLOSED = 3  # closed by `aclose()` or by leaving `async with`
+
+
+class Client:
+    """An HTTP client for Trio, used as `async with trioclient.Client() as client:`.
+
+    Arguments follow `httpx.AsyncClient`. Beyond httpx: `uds` (connect to a Unix socket)
+    and `local_address` (bind the client end) apply to every connection. `http2=True` is
+    not supported yet and raises `UnsupportedProtocol`.
+    """
+
+    def __init__(
+        self,
+        *,
+        auth: AuthTypes | None = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        verify: VerifyTypes = True,
+        cert: CertTypes | None = None,
+        trust_env: bool = True,
+        http1: bool = True,
+        http2: bool = False,
+        timeout: TimeoutTypes = DEFAULT_TIMEOUT,
+        limits: Limits = DEFAULT_LIMITS,
+        follow_redirects: bool = False,
+        max_redirects: int = DEFAULT_MAX_REDIRECTS,
+        base_url: URLTypes = "",
+        default_encoding: str = "utf-8",
+        uds: str | None = None,
+        local_address: str | None = None,
+    ) -> None:
+        if http2:
+            raise UnsupportedProtocol(
+                "HTTP/2 is not supported yet: use Client(http2=False) (the default)."
+            )
+        if not http1:
+            raise UnsupportedProtocol("http1=False leaves no protocol to speak.")
+        default_headers = Headers(
+            {
+                "Accept": "*/*",
+                "Accept-Encoding": ACCEPT_ENCODING.decode("ascii"),
+                "Connection": "keep-alive",
+                "User-Agent": _user_agent(),
+            }
+        )
+        default_headers.update(Headers(headers))
+        self._builder = RequestBuilder(base_url, params, default_headers)
+        self._auth = build_auth(auth)
+        self.timeout = timeout if isinstance(timeout, Timeout) else Timeout(timeout)
+        self.follow_redirects = follow_redirects
+        self.max_redirects = max_redirects
+        self.default_encoding = default_encoding
+        self.trust_env = trust_env
+        ssl_context = create_ssl_context(verify, cert, trust_env=trust_env, http2=False)
+        self._pool = ConnectionPool(
+            limits=limits, ssl_context=ssl_context, uds=uds, local_address=local_address
+        )
+        self._state = _State.UNOPENED
+        self._nursery_manager: AbstractAsyncContextManager[trio.Nursery] | None = None
+        self._nursery: trio.Nursery | None = None
+
+    # -- settings (httpx-compatible properties) ------------------------------------------
+
+    @property
+    def headers(self) -> Headers:
+        """Headers sent with every request (request headers override them)."""
+        return self._builder.headers
+
+    @headers.setter
+    def headers(self, value: HeaderTypes) -> None:
+        self._builder.headers = Headers(value)
+
+    @property
+    def base_url(self) -> URL:
+        """The URL relative request URLs are merged onto."""
+        return self._builder.base_url
+
+    @property
+    def params(self) -> Any:
+        """Query parameters sent with every request."""
+        return self._builder.params
+
+    @property
+    def auth(self) -> Auth | None:
+        """The default authentication."""
+        return self._auth
+
+    @auth.setter
+    def auth(self, value: AuthTypes | None) -> None:
+        self._auth = build_auth(value)
+
+    @property
+    def is_closed(self) -> bool:
+        """True once the client was closed."""
+        return self._state is _State.CLOSED
+
+    def pool_statistics(self) -> PoolStatistics:
+        """A frozen snapshot of the connection pool's counts."""
+        return self._pool.statistics()
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    @trio.lowlevel.enable_ki_protection
+    async def __aenter__(self) -> Client:
+        if self._state is not _State.UNOPENED:
+            what = "closed" if self._state is _State.CLOSED else "already open"
+            raise ClientStateError(f"Cannot enter a Client that is {what}; make a new one.")
+        manager = trio.open_nursery()
+        self._nursery = await manager.__aenter__()
+        self._nursery_manager = manager
+        self._state = _State.OPENED
+        self._nursery.start_soon(self._run_housekeeping)
+        return self
+
+    @trio.lowlevel.enable_ki_protection
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._close()
+        manager, nursery = self._nursery_manager, self._nursery
+        assert manager is not None
+        assert nursery is not None
+        self._nursery_manager = self._nursery = None
+        # Shield first: an outer cancellation must not turn our own children's Cancelled
+        # into an ExceptionGroup leaving this method.
+        nursery.cancel_scope.shield = True
+        nursery.cancel_scope.cancel()
+        await manager.__aexit__(None, None, None)
+
+    async def aclose(self) -> None:
+        """Close every connection and response now. `async with` does this on exit."""
+        self._close()
+        await trio.lowlevel.checkpoint()
+
+    def _close(self) -> None:
+        self._state = _State.CLOSED
+        self._pool.close()
+
+    async def _run_housekeeping(self) -> None:
+        try:
+            await self._pool.run_housekeeping()
+        except Exception:  # pragma: no cover - a bug; must not take the user's code down
+            logger.exception("trioclient housekeeping failed; idle connections won't expire")
+
+    def _check_open(self) -> None:
+        if self._state is not _State.OPENED:
+            if self._state is _State.UNOPENED:
+                raise ClientStateError(
+                    "The client was never entered: use `async with trioclient.Client() as "
+                    "client:` before sending requests."
+                )
+            raise ClientStateError("Cannot send a request, as the client has been closed.")
+
+    # -- building requests ----------------------------------------------------------------
+
+    def build_request(
+        self,
+        method: str,
+        url: URLTypes,
+        *,
+        content: RequestContent | None = None,
+        data: RequestData | None = None,
+        json: Any = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: Mapping[str, Any] | None = None,
+    ) -> Request:
+        """Build a `Request` with the client's base URL, params and headers merged in."""
+        request = self._builder.build(
+            method, url, content=content, data=data, json=json, params=params, headers=headers
+        )
+        chosen = self.timeout if timeout is USE_CLIENT_DEFAULT else timeout
+        request.extensions["timeout"] = chosen if isinstance(chosen, Timeout) else Timeout(chosen)
+        if extensions:
+            request.extensions.update(extensions)
+        return request
+
+    # -- sending --------------------------------------------------------------------------
+
+    async def send(
+        self,
+        request: Request,
+        *,
+        stream: bool = False,
+        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> Response:
+        """Send a request. With `stream=True` the body is left unread: close the response."""
+        self._check_open()
+        timeout = request.extensions.get("timeout")
+        if not isinstance(timeout, Timeout):
+            timeout = self.timeout if timeout is None else Timeout(timeout)
+        total = math.inf if timeout.total is None else trio.current_time() + timeout.total
+        follow = (
+            self.follow_redirects if follow_redirects is USE_CLIENT_DEFAULT else follow_redirects
+        )
+        flow_auth = self._auth if auth is USE_CLIENT_DEFAULT else build_auth(auth)
+        response = await self._send_handling_redirects(request, flow_auth, follow, timeout, total)
+        if not stream:
+            try:
+                await response._read_all(checkpoint=False)
+            except BaseException:
+                response._close()
+                raise
+        return response
+
+    async def _send_handling_redirects(
+        self, request: Request, auth: Auth | None, follow: bool, timeout: Timeout, total: float
+    ) -> Response:
+        history: list[Response] = []
+        while True:
+            response = await self._send_handling_auth(request, auth, timeout, total)
+            response.history = list(history)
+            if not response.has_redirect_location:
+                return response
+            try:
+                next_request = redirect_request(request, response)
+            except BaseException:
+                response._close()
+                raise
+            if not follow:
+                response.next_request = next_request
+                return response
+            if len(history) >= self.max_redirects:
+                response._close()
+                raise TooManyRedirects(
+                    f"Exceeded the maximum of {self.max_redirects} redirects.", request=request
+                )
+            try:
+                await response._read_all(checkpoint=False)
+            finally:
+                response._close()
+            history.append(response)
+            request = next_request
+
+    async def _send_handling_auth(
+        self, request: Request, auth: Auth | None, timeout: Timeout, total: float
+    ) -> Response:
+        if auth is None:
+            return await self._send_single(request, timeout, total)
+        flow = auth.auth_flow(request)
+        try:
+            request = next(flow)
+            while True:
+                response = await self._send_single(request, timeout, total)
+                try:
+                    if auth.requires_response_body:
+                        await response._read_all(checkpoint=False)
+                    try:
+                        request = flow.send(response)
+                    except StopIteration:
+                        return response
+                except BaseException:
+                    response._close()
+                    raise
+                response._close()
+        finally:
+            flow.close()
+
+    async def _send_single(self, request: Request, timeout: Timeout, total: float) -> Response:
+        self._check_open()
+        head, stream = await self._pool.handle_request(request, timeout, total)
+        return Response._from_transport(
+            head.status,
+            head.reason,
+            head.http_version,
+            Headers._from_raw([(k, k.lower(), v) for k, v in head.headers]),
+            stream,
+            request,
+            self.default_encoding,
+        )
+
+    # -- the verbs ------------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        url: URLTypes,
+        *,
+        content: RequestContent | None = None,
+        data: RequestData | None = None,
+        json: Any = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: Mapping[str, Any] | None = None,
+    ) -> Response:
+        """Build and send a request; the body is read before this returns."""
+        request = self.build_request(
+            method,
+            url,
+            content=content,
+            data=data,
+            json=json,
+            params=params,
+            headers=headers,
+            timeout=timeout,
+            extensions=extensions,
+        )
+        return await self.send(request, auth=auth, follow_redirects=follow_redirects)
+
+    def stream(
+        self,
+        method: str,
+        url: URLTypes,
+        *,
+        content: RequestContent | None = None,
+        data: RequestData | None = None,
+        json: Any = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: Mapping[str, Any] | None = None,
+    ) -> StreamContext:
+        """`async with client.stream(...) as response:` streams the body; exit closes it."""
+        request = self.build_request(
+            method,
+            url,
+            content=content,
+            data=data,
+            json=json,
+            params=params,
+            headers=headers,
+            timeout=timeout,
+            extensions=extensions,
+        )
+        return StreamContext(self, request, auth, follow_redirects)
+
+    async def get(self, url: URLTypes, **kwargs: Any) -> Response:
+        """Send a GET request."""
+        return await self.request("GET", url, **kwargs)
+
+    async def head(self, url: URLTypes, **kwargs: Any) -> Response:
+        """Send a HEAD request."""
+        return await self.request("HEAD", url, **kwargs)
+
+    async def options(self, url: URLTypes, **kwargs: Any) -> Response:
+        """Send an OPTIONS request."""
+        return await self.request("OPTIONS", url, **kwargs)
+
+    async def post(self, url: URLTypes, **kwargs: Any) -> Response:
+        """Send a POST request."""
+        return await self.request("POST", url, **kwargs)
+
+    async def put(self, url: URLTypes, **kwargs: Any) -> Response:
+        """Send a PUT request."""
+        return await self.request("PUT", url, **kwargs)
+
+    async def patch(self, url: URLTypes, **kwargs: Any) -> Response:
+        """Send a PATCH request."""
+        return await self.request("PATCH", url, **kwargs)
+
+    async def delete(self, url: URLTypes, **kwargs: Any) -> Response:
+        """Send a DELETE request."""
+        return await self.request("DELETE", url, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<trioclient.Client [{self._state.name.lower()}] {self._pool.statistics()}>"
+
+
+class StreamContext:
+    """The async context manager returned by `Client.stream`."""
+
+    __slots__ = ("_auth", "_client", "_follow", "_request", "_response")
+
+    def __init__(
+        self,
+        client: Client,
+        request: Request,
+        auth: AuthTypes | UseClientDefault | None,
+        follow_redirects: bool | UseClientDefault,
+    ) -> None:
+        self._client = client
+        self._request = request
+        self._auth = auth
+        self._follow = follow_redirects
+        self._response: Response | None = None
+
+    async def __aenter__(self) -> Response:
+        self._response = await self._client.send(
+            self._request, stream=True, auth=self._auth, follow_redirects=self._follow
+        )
+        return self._response
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._response is not None:
+            # Synchronous close: runs to completion even under cancellation.
+            self._response._close()
+        if exc_type is None:
+            await trio.lowlevel.checkpoint()
+
+
+def _user_agent() -> str:
+    from . import __version__
+
+    return f"python-trioclient/{__version__}"

@@ -1,0 +1,73 @@
+"""Merging client-wide settings (base URL, params, headers) into each request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._exceptions import UnsupportedProtocol
+from ._headers import Headers
+from ._request import Request
+from ._types import HeaderTypes, QueryParamTypes, RequestContent, RequestData, URLTypes
+from ._urls import URL, QueryParams
+
+__all__ = ["RequestBuilder"]
+
+_SCHEMES = ("http", "https")
+
+
+class RequestBuilder:
+    """Holds a client's defaults and builds requests from them."""
+
+    __slots__ = ("base_url", "headers", "params")
+
+    def __init__(
+        self, base_url: URLTypes, params: QueryParamTypes | None, headers: Headers
+    ) -> None:
+        base = URL(base_url)
+        if base.raw_path and not base.raw_path.endswith(b"/"):
+            base = base.copy_with(raw_path=base.raw_path + b"/")
+        self.base_url = base
+        self.params = QueryParams(params)
+        self.headers = headers
+
+    def merge_url(self, url: URLTypes) -> URL:
+        """Resolve `url` against the base URL (appending to its path, like httpx)."""
+        merged = url if isinstance(url, URL) else URL(url)
+        if merged.is_relative_url and self.base_url.is_absolute_url:
+            path = merged.raw_path.lstrip(b"/")
+            merged = self.base_url.copy_with(raw_path=self.base_url.raw_path + path)
+        if merged.scheme not in _SCHEMES:
+            if not merged.scheme:
+                raise UnsupportedProtocol(
+                    f"Request URL {str(merged)!r} is missing an 'http://' or 'https://' scheme."
+                )
+            raise UnsupportedProtocol(
+                f"Request URL {str(merged)!r} has an unsupported scheme {merged.scheme!r}."
+            )
+        if not merged.raw_host and merged.scheme in _SCHEMES:
+            raise UnsupportedProtocol(f"Request URL {str(merged)!r} has no host.")
+        return merged
+
+    def build(
+        self,
+        method: str,
+        url: URLTypes,
+        *,
+        content: RequestContent | None,
+        data: RequestData | None,
+        json: Any,
+        params: QueryParamTypes | None,
+        headers: HeaderTypes | None,
+    ) -> Request:
+        """A new Request with the defaults merged in (request values win)."""
+        merged_url = self.merge_url(url)
+        if self.params:
+            merged_url = merged_url.copy_merge_params(self.params)
+        if params is not None:
+            merged_url = merged_url.copy_merge_params(params)
+        merged_headers = self.headers.copy()
+        if headers is not None:
+            merged_headers.update(Headers(headers))
+        return Request(
+            method, merged_url, headers=merged_headers, content=content, data=data, json=json
+        )

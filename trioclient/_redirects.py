@@ -1,0 +1,86 @@
+"""Redirects as a pure step: the next `Request` from a request and its redirect response.
+
+No I/O happens here; the client loop sends what this returns, so the rules (method rewrite,
+body dropping, credentials stripped across origins, relative Location) are unit-testable.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ._exceptions import InvalidURL, RemoteProtocolError, UnsupportedProtocol
+from ._request import Request
+from ._urls import URL
+
+if TYPE_CHECKING:
+    from ._response import Response
+
+__all__ = ["redirect_request"]
+
+_BODY_HEADERS = ("content-length", "content-type", "transfer-encoding")
+
+
+def _redirect_method(method: str, status: int) -> str:
+    if status == 303 and method != "HEAD":
+        return "GET"
+    # Browsers turn a POST into a GET on 301 and 302, and servers rely on it.
+    if status in (301, 302) and method == "POST":
+        return "GET"
+    return method
+
+
+def _redirect_url(request: Request, response: Response) -> URL:
+    location = response.headers["location"]
+    try:
+        url = URL(location)
+    except InvalidURL as exc:
+        raise RemoteProtocolError(
+            f"Invalid URL in Location header: {exc}", request=request
+        ) from None
+    if url.scheme and url.scheme not in ("http", "https"):
+        raise UnsupportedProtocol(
+            f"Redirect to unsupported scheme {url.scheme!r} refused", request=request
+        )
+    if url.is_relative_url:
+        url = request.url.join(url)
+    if request.url.fragment and not url.fragment:
+        url = url.copy_with(fragment=request.url.fragment)
+    return url
+
+
+def _same_origin(a: URL, b: URL) -> bool:
+    return a._origin_key == b._origin_key
+
+
+def redirect_request(request: Request, response: Response) -> Request:
+    """The request to send next for a redirect `response` (it must have a Location)."""
+    method = _redirect_method(request.method, response.status_code)
+    url = _redirect_url(request, response)
+    headers = request.headers.copy()
+    if not _same_origin(url, request.url):
+        # Credentials go only to the origin they were given for, except for the safe
+        # upgrade of the same host from http to https.
+        upgrade = (
+            request.url.scheme == "http"
+            and url.scheme == "https"
+            and request.url.raw_host == url.raw_host
+        )
+        if not upgrade:
+            headers.pop("authorization", None)
+            headers.pop("proxy-authorization", None)
+        headers.pop("host", None)
+        headers.pop("cookie", None)
+    body: bytes | object = request.stream
+    if method != request.method and method == "GET":
+        for name in _BODY_HEADERS:
+            headers.pop(name, None)
+        body = b""
+    elif not isinstance(body, bytes):
+        # A streamed body cannot be sent twice; 307/308 need it resent.
+        raise RemoteProtocolError(
+            f"Cannot follow a {response.status_code} redirect: the request body was a "
+            "stream that has already been sent. Read it into bytes first to allow this.",
+            request=request,
+        )
+    assert isinstance(body, bytes)
+    return Request(method, url, headers=headers, stream=body, extensions=dict(request.extensions))

@@ -1,0 +1,123 @@
+"""`Request`: method, URL, headers and body of one HTTP request."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import Any
+
+import trio
+
+from ._content import encode_request, needs_zero_length
+from ._exceptions import RequestNotRead
+from ._headers import Headers, check_header_safety
+from ._types import HeaderTypes, QueryParamTypes, RequestContent, RequestData
+from ._urls import URL
+
+__all__ = ["Request"]
+
+
+class Request:
+    """An HTTP request, as built by `Client.build_request` or by hand.
+
+    The body is bytes (sent with Content-Length) or an async iterable of bytes (sent
+    chunked unless the headers give a Content-Length). Headers that would split the request
+    (CR, LF or NUL in a name or value) are refused here, before anything is sent.
+    """
+
+    __slots__ = ("_body", "_method_bytes", "extensions", "headers", "method", "url")
+
+    def __init__(
+        self,
+        method: str | bytes,
+        url: URL | str,
+        *,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        content: RequestContent | None = None,
+        data: RequestData | None = None,
+        json: Any = None,
+        stream: bytes | AsyncIterable[bytes] | None = None,
+        extensions: dict[str, Any] | None = None,
+    ) -> None:
+        if isinstance(method, bytes):
+            method = method.decode("ascii")
+        self.method = method.upper()
+        self._method_bytes = self.method.encode("ascii")
+        self.url = url if isinstance(url, URL) else URL(url)
+        if params is not None:
+            self.url = self.url.copy_merge_params(params)
+        self.headers = headers.copy() if isinstance(headers, Headers) else Headers(headers)
+        self.extensions: dict[str, Any] = {} if extensions is None else extensions
+        if stream is not None:
+            self._body: bytes | AsyncIterable[bytes] = stream
+        else:
+            body_headers, self._body = encode_request(content=content, data=data, json=json)
+            for name, value in body_headers.items():
+                self.headers._setdefault_raw(name, value)
+        self._prepare_headers()
+
+    def _prepare_headers(self) -> None:
+        headers = self.headers
+        if "host" not in headers:
+            headers._prepend(b"Host", self.url.netloc)
+        if (
+            isinstance(self._body, bytes)
+            and not self._body
+            and needs_zero_length(self._method_bytes)
+            and "content-length" not in headers
+            and "transfer-encoding" not in headers
+        ):
+            headers["Content-Length"] = "0"
+        check_header_safety(headers.raw)
+
+    @property
+    def content(self) -> bytes:
+        """The body as bytes; raises RequestNotRead for an unread streaming body."""
+        if not isinstance(self._body, bytes):
+            raise RequestNotRead()
+        return self._body
+
+    @property
+    def stream(self) -> bytes | AsyncIterable[bytes]:
+        """The body as given: bytes, or the async iterable that will be sent."""
+        return self._body
+
+    async def aread(self) -> bytes:
+        """Read a streaming body into memory (so it can be resent) and return it."""
+        body = self._body
+        if isinstance(body, bytes):
+            await trio.lowlevel.checkpoint()
+            return body
+        parts = [bytes(chunk) async for chunk in body]
+        self._body = b"".join(parts)
+        if not parts:
+            await trio.lowlevel.checkpoint()
+        return self._body
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        """Iterate the body (used by transports)."""
+        body = self._body
+        if isinstance(body, bytes):
+            return _OneChunk(body)
+        return body.__aiter__()
+
+    def __repr__(self) -> str:
+        return f"<Request({self.method!r}, {str(self.url)!r})>"
+
+
+class _OneChunk:
+    __slots__ = ("_chunk",)
+
+    def __init__(self, chunk: bytes) -> None:
+        self._chunk: bytes | None = chunk
+
+    def __aiter__(self) -> _OneChunk:
+        return self
+
+    async def __anext__(self) -> bytes:
+        await trio.lowlevel.checkpoint()
+        chunk = self._chunk
+        if chunk is None:
+            raise StopAsyncIteration
+        self._chunk = None
+        return chunk

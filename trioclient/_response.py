@@ -1,0 +1,500 @@
+"""`Response`: status, headers and a body that is either in memory or still on the wire.
+
+Body iteration uses small iterator classes, never async generators: an async generator
+abandoned by a cancellation is finalised later by the garbage collector, outside any cancel
+scope (and Trio warns about it). An iterator object has nothing to finalise; the response's
+`aclose()` (or the `client.stream()` block) gives the connection back.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json as jsonlib
+import time
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+import trio
+
+from ._decoders import (
+    ByteChunker,
+    ContentDecoder,
+    IdentityDecoder,
+    LineDecoder,
+    TextChunker,
+    TextDecoder,
+    decoder_for,
+)
+from ._exceptions import (
+    DecodingError,
+    HTTPStatusError,
+    ResponseNotRead,
+    StreamClosed,
+    StreamConsumed,
+)
+from ._headers import Headers
+from ._status_codes import codes
+from ._types import HeaderTypes
+
+if TYPE_CHECKING:
+    from ._request import Request
+    from ._urls import URL
+
+__all__ = ["Response"]
+
+
+class _RawStream(Protocol):
+    async def receive_some(self) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+class _IterableStream:
+    """Adapts a user-supplied async iterable to the raw-stream protocol."""
+
+    __slots__ = ("_iterator",)
+
+    def __init__(self, iterable: AsyncIterable[bytes]) -> None:
+        self._iterator: AsyncIterator[bytes] | None = iterable.__aiter__()
+
+    async def receive_some(self) -> bytes:
+        if self._iterator is None:
+            return b""
+        try:
+            return bytes(await self._iterator.__anext__())
+        except StopAsyncIteration:
+            self._iterator = None
+            return b""
+
+    def close(self) -> None:
+        self._iterator = None
+
+
+class Response:
+    """An HTTP response. Attributes and methods follow `httpx.Response`."""
+
+    def __init__(
+        self,
+        status_code: int,
+        *,
+        headers: HeaderTypes | None = None,
+        content: bytes | str | None = None,
+        text: str | None = None,
+        json: Any = None,
+        stream: AsyncIterable[bytes] | None = None,
+        request: Request | None = None,
+        extensions: dict[str, Any] | None = None,
+        default_encoding: str | Callable[[bytes], str | None] = "utf-8",
+    ) -> None:
+        self.status_code = status_code
+        self.headers = headers if isinstance(headers, Headers) else Headers(headers)
+        self._request = request
+        self.extensions: dict[str, Any] = {} if extensions is None else extensions
+        self.default_encoding = default_encoding
+        self.history: list[Response] = []
+        self.next_request: Request | None = None
+        self.is_closed = False
+        self.is_stream_consumed = False
+        self.num_bytes_downloaded = 0
+        self._encoding: str | None = None
+        self._text: str | None = None
+        self._started = time.perf_counter()
+        self._elapsed: datetime.timedelta | None = None
+        self._stream: _RawStream | None = None
+        self._content: bytes | None = None
+        if text is not None:
+            content = text
+            self.headers.setdefault("Content-Type", "text/plain; charset=utf-8")
+        elif json is not None:
+            content = jsonlib.dumps(json, ensure_ascii=False, separators=(",", ":"))
+            self.headers.setdefault("Content-Type", "application/json")
+        if content is not None:
+            body = content.encode("utf-8") if isinstance(content, str) else bytes(content)
+            self._content = body
+            self.headers.setdefault("Content-Length", str(len(body)))
+            self.is_closed = self.is_stream_consumed = True
+            self._elapsed = datetime.timedelta(0)
+        elif stream is not None:
+            self._stream = _IterableStream(stream)
+        else:
+            self._content = b""
+            self.is_closed = self.is_stream_consumed = True
+            self._elapsed = datetime.timedelta(0)
+
+    @classmethod
+    def _from_transport(
+        cls,
+        status_code: int,
+        reason: bytes,
+        http_version: str,
+        headers: Headers,
+        stream: _RawStream,
+        request: Request,
+        default_encoding: str | Callable[[bytes], str | None],
+    ) -> Response:
+        """Fast constructor for responses read off the network."""
+        self = cls.__new__(cls)
+        self.status_code = status_code
+        self.headers = headers
+        self._request = request
+        self.extensions = {"http_version": http_version, "reason_phrase": reason}
+        self.default_encoding = default_encoding
+        self.history = []
+        self.next_request = None
+        self.is_closed = False
+        self.is_stream_consumed = False
+        self.num_bytes_downloaded = 0
+        self._encoding = None
+        self._text = None
+        self._started = time.perf_counter()
+        self._elapsed = None
+        self._stream = stream
+        self._content = None
+        return self
+
+    # -- metadata -------------------------------------------------------------------------
+
+    @property
+    def request(self) -> Request:
+        """The request this response answers; RuntimeError if there is none."""
+        if self._request is None:
+            raise RuntimeError("The request instance has not been set on this response.")
+        return self._request
+
+    @request.setter
+    def request(self, value: Request) -> None:
+        self._request = value
+
+    @property
+    def url(self) -> URL:
+        """The URL of the request that produced this response."""
+        return self.request.url
+
+    @property
+    def http_version(self) -> str:
+        """ "HTTP/1.1", "HTTP/1.0" or "HTTP/2"."""
+        version: str = self.extensions.get("http_version", "HTTP/1.1")
+        return version
+
+    @property
+    def reason_phrase(self) -> str:
+        """The reason phrase sent by the server, or the standard one for the status."""
+        reason = self.extensions.get("reason_phrase")
+        if reason:
+            return bytes(reason).decode("ascii", errors="ignore")
+        return codes.get_reason_phrase(self.status_code)
+
+    @property
+    def elapsed(self) -> datetime.timedelta:
+        """Time from sending the request until the response was closed."""
+        if self._elapsed is None:
+            raise RuntimeError(
+                "'.elapsed' may only be accessed after the response has been read or closed."
+            )
+        return self._elapsed
+
+    @elapsed.setter
+    def elapsed(self, value: datetime.timedelta) -> None:
+        self._elapsed = value
+
+    @property
+    def is_informational(self) -> bool:
+        """1xx status."""
+        return 100 <= self.status_code < 200
+
+    @property
+    def is_success(self) -> bool:
+        """2xx status."""
+        return 200 <= self.status_code < 300
+
+    @property
+    def is_redirect(self) -> bool:
+        """3xx status with a Location header."""
+        return 300 <= self.status_code < 400 and "location" in self.headers
+
+    @property
+    def has_redirect_location(self) -> bool:
+        """A redirect status we follow (301, 302, 303, 307, 308) with a Location."""
+        return self.status_code in (301, 302, 303, 307, 308) and "location" in self.headers
+
+    @property
+    def is_client_error(self) -> bool:
+        """4xx status."""
+        return 400 <= self.status_code < 500
+
+    @property
+    def is_server_error(self) -> bool:
+        """5xx status."""
+        return 500 <= self.status_code < 600
+
+    @property
+    def is_error(self) -> bool:
+        """4xx or 5xx status."""
+        return 400 <= self.status_code < 600
+
+    def raise_for_status(self) -> Response:
+        """Raise HTTPStatusError for 4xx/5xx (and unfollowed 3xx); return self otherwise."""
+        if 200 <= self.status_code < 300:
+            return self
+        kind = {1: "Informational response", 3: "Redirect response", 4: "Client error"}.get(
+            self.status_code // 100, "Server error"
+        )
+        if kind == "Server error" and not self.is_server_error:
+            kind = "Unexpected status"
+        message = f"{kind} '{self.status_code} {self.reason_phrase}' for url '{self.url}'"
+        if self.has_redirect_location:
+            message += f"\nRedirect location: '{self.headers['location']}'"
+        raise HTTPStatusError(message, request=self.request, response=self)
+
+    # -- decoded content ------------------------------------------------------------------
+
+    @property
+    def content(self) -> bytes:
+        """The whole (decoded) body; raises ResponseNotRead for an unread streamed body."""
+        if self._content is None:
+            raise ResponseNotRead()
+        return self._content
+
+    @property
+    def charset_encoding(self) -> str | None:
+        """The charset parameter of Content-Type, if any."""
+        content_type = self.headers.get("content-type")
+        if content_type is None:
+            return None
+        for param in content_type.split(";")[1:]:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "charset":
+                return value.strip().strip("'\"") or None
+        return None
+
+    @property
+    def encoding(self) -> str:
+        """Text encoding: the charset, else `default_encoding` (a str or a guessing callable)."""
+        if self._encoding is None:
+            encoding = _usable(self.charset_encoding)
+            if encoding is None:
+                if callable(self.default_encoding):
+                    encoding = _usable(self.default_encoding(self._content or b""))
+                else:
+                    encoding = _usable(self.default_encoding)
+            self._encoding = encoding or "utf-8"
+        return self._encoding
+
+    @encoding.setter
+    def encoding(self, value: str) -> None:
+        if self._text is not None:
+            raise ValueError("Setting encoding after `text` has been accessed is not allowed.")
+        self._encoding = value
+
+    @property
+    def text(self) -> str:
+        """The body decoded with `encoding` (undecodable bytes replaced)."""
+        if self._text is None:
+            content = self.content
+            self._text = content.decode(self.encoding, errors="replace") if content else ""
+        return self._text
+
+    def json(self, **kwargs: Any) -> Any:
+        """The body parsed as JSON."""
+        return jsonlib.loads(self.content, **kwargs)
+
+    # -- reading --------------------------------------------------------------------------
+
+    async def aread(self) -> bytes:
+        """Read the rest of the body into memory and return it (a checkpoint)."""
+        if self._content is None:
+            return await self._read_all(checkpoint=True)
+        await trio.lowlevel.checkpoint()
+        return self._content
+
+    async def _read_all(self, *, checkpoint: bool) -> bytes:
+        iterator = _BodyIterator(self, decode=True, chunk_size=None, checkpoint=checkpoint)
+        self._content = b"".join([chunk async for chunk in iterator])
+        return self._content
+
+    def aiter_raw(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
+        """Iterate the body as sent (not content-decoded)."""
+        return _BodyIterator(self, decode=False, chunk_size=chunk_size, checkpoint=True)
+
+    def aiter_bytes(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
+        """Iterate the content-decoded body, in chunks of `chunk_size` if given."""
+        return _BodyIterator(self, decode=True, chunk_size=chunk_size, checkpoint=True)
+
+    def aiter_text(self, chunk_size: int | None = None) -> AsyncIterator[str]:
+        """Iterate the body as text, decoded incrementally with `encoding`."""
+        return _TextIterator(self.aiter_bytes(), TextDecoder(self.encoding), chunk_size)
+
+    def aiter_lines(self) -> AsyncIterator[str]:
+        """Iterate the body as lines of text, without their line endings."""
+        return _LineIterator(self.aiter_text())
+
+    async def aclose(self) -> None:
+        """Close the response and give its connection back (a checkpoint)."""
+        self._close()
+        await trio.lowlevel.checkpoint()
+
+    def _close(self) -> None:
+        if not self.is_closed:
+            self.is_closed = True
+            if self._elapsed is None:
+                self._elapsed = datetime.timedelta(seconds=time.perf_counter() - self._started)
+            if self._stream is not None:
+                self._stream.close()
+
+    def __repr__(self) -> str:
+        return f"<Response [{self.status_code} {self.reason_phrase}]>"
+
+    async def __aenter__(self) -> Response:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+def _usable(encoding: str | None) -> str | None:
+    if not encoding:
+        return None
+    try:
+        import codecs
+
+        codecs.lookup(encoding)
+    except LookupError:
+        return None
+    return encoding
+
+
+class _BodyIterator:
+    """Pulls raw chunks from the response's stream; optionally decodes and re-chunks.
+
+    With `checkpoint` set (public iteration) every `__anext__` is a Trio checkpoint even
+    when the data was already buffered; the client's own full read skips that cost.
+    """
+
+    __slots__ = ("_checkpoint", "_chunker", "_decoder", "_done", "_pending", "_response")
+
+    def __init__(
+        self, response: Response, *, decode: bool, chunk_size: int | None, checkpoint: bool
+    ) -> None:
+        self._response = response
+        self._pending: deque[bytes] = deque()
+        self._done = False
+        self._checkpoint = checkpoint
+        self._chunker = ByteChunker(chunk_size) if chunk_size else None
+        self._decoder: ContentDecoder = IdentityDecoder()
+        if response._content is not None:
+            self._done = True
+            self._push(response._content)
+            return
+        if response.is_stream_consumed:
+            raise StreamConsumed()
+        if response.is_closed:
+            raise StreamClosed()
+        response.is_stream_consumed = True
+        if decode:
+            self._decoder = decoder_for(response.headers.get("content-encoding", ""))
+
+    def _push(self, data: bytes) -> None:
+        chunker = self._chunker
+        if chunker is None:
+            if data:
+                self._pending.append(data)
+            return
+        self._pending.extend(chunker.decode(data))
+        if self._done:
+            self._pending.extend(chunker.flush())
+
+    def __aiter__(self) -> _BodyIterator:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._checkpoint:
+            await trio.lowlevel.checkpoint()
+        while not self._pending:
+            if self._done:
+                raise StopAsyncIteration
+            await self._pull()
+        return self._pending.popleft()
+
+    async def _pull(self) -> None:
+        response = self._response
+        stream = response._stream
+        if stream is None or response.is_closed:
+            raise StreamClosed()
+        try:
+            raw = await stream.receive_some()
+            if raw:
+                response.num_bytes_downloaded += len(raw)
+                data = self._decoder.decode(raw)
+            else:
+                self._done = True
+                data = self._decoder.flush()
+        except DecodingError as exc:
+            response._close()
+            exc.request = response.request
+            raise
+        except BaseException:
+            response._close()
+            raise
+        if self._done:
+            response._close()
+        self._push(data)
+
+
+class _TextIterator:
+    __slots__ = ("_bytes", "_chunker", "_decoder", "_done", "_pending")
+
+    def __init__(
+        self, source: AsyncIterator[bytes], decoder: TextDecoder, chunk_size: int | None
+    ) -> None:
+        self._bytes = source
+        self._decoder = decoder
+        self._chunker = TextChunker(chunk_size) if chunk_size else None
+        self._pending: deque[str] = deque()
+        self._done = False
+
+    def __aiter__(self) -> _TextIterator:
+        return self
+
+    async def __anext__(self) -> str:
+        while not self._pending:
+            if self._done:
+                raise StopAsyncIteration
+            try:
+                text = self._decoder.decode(await self._bytes.__anext__())
+            except StopAsyncIteration:
+                self._done = True
+                text = self._decoder.flush()
+            if self._chunker is None:
+                if text:
+                    self._pending.append(text)
+                continue
+            self._pending.extend(self._chunker.decode(text))
+            if self._done:
+                self._pending.extend(self._chunker.flush())
+        return self._pending.popleft()
+
+
+class _LineIterator:
+    __slots__ = ("_decoder", "_done", "_pending", "_text")
+
+    def __init__(self, source: AsyncIterator[str]) -> None:
+        self._text = source
+        self._decoder = LineDecoder()
+        self._pending: deque[str] = deque()
+        self._done = False
+
+    def __aiter__(self) -> _LineIterator:
+        return self
+
+    async def __anext__(self) -> str:
+        while not self._pending:
+            if self._done:
+                raise StopAsyncIteration
+            try:
+                lines = self._decoder.decode(await self._text.__anext__())
+            except StopAsyncIteration:
+                self._done = True
+                lines = self._decoder.flush()
+            self._pending.extend(lines)
+        return self._pending.popleft()
