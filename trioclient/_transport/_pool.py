@@ -131,9 +131,11 @@ class ConnectionPool:
         if self._closed_reason is not None:
             conn.close_now()
             return
-        if reusable:
-            http = conn.http
-            reusable = http is not None and http.finish_cycle()
+        http = conn.http
+        if http is None:  # it never finished connecting
+            self._execute(self._books.abandon_connect(conn))
+            return
+        reusable = reusable and http.finish_cycle()
         plan = self._books.checkin(conn, reusable=reusable, now=trio.current_time())
         self._execute(plan)
         if reusable and self._housekeeping_idle and self._wake_housekeeping is not None:
@@ -233,7 +235,6 @@ class ConnectionPool:
                     local_address=self._local_address,
                     request=request,
                 )
-            conn.connecting = None
             if self._closed_reason is not None:
                 close_stream_now(stream)
                 raise ClientStateError(f"Cannot send a request: {self._closed_reason}.")
@@ -242,11 +243,8 @@ class ConnectionPool:
                 raise ConnectTimeout(
                     f"Timed out connecting to {_where(conn.origin)} ({label})", request=request
                 )
-        except BaseException:
+        finally:
             conn.connecting = None
-            if self._closed_reason is None:
-                self._execute(self._books.abandon_connect(conn))
-            raise
         conn.http = HTTP11Connection(stream, _where(conn.origin))
         self._execute(self._books.connected(conn))
 

@@ -1,0 +1,152 @@
+"""The connection pool against real servers: reuse, limits, fairness, expiry."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+from servers.raw import ConnectionCounter, respond, serve_raw
+
+import trioclient
+from trioclient import Limits
+
+
+def assert_quiet(client: trioclient.Client) -> None:
+    """Nothing in flight: the books must show no request, no waiter, nothing connecting."""
+    stats = client.pool_statistics()
+    assert stats.requests_active == 0
+    assert stats.in_use == 0
+    assert stats.waiting == 0
+    assert stats.connecting == 0
+
+
+async def test_keep_alive_reuses_one_connection(http_url: str, socket_leak_checker) -> None:
+    async with trioclient.Client() as client:
+        ids = {(await client.get(f"{http_url}/conn-id")).text for _ in range(5)}
+        assert len(ids) == 1
+        assert client.pool_statistics().idle == 1
+        assert_quiet(client)
+    assert socket_leak_checker.created == 1
+
+
+async def test_concurrency_is_bounded_by_max_connections(
+    http_url: str, socket_leak_checker
+) -> None:
+    results: list[int] = []
+    async with trioclient.Client(limits=Limits(max_connections=3)) as client:
+
+        async def fetch() -> None:
+            response = await client.get(f"{http_url}/drip?chunks=2&delay=0.01&size=10")
+            results.append(len(response.content))
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(12):
+                nursery.start_soon(fetch)
+        assert results == [20] * 12
+        assert client.pool_statistics().connections <= 3
+        assert_quiet(client)
+    assert socket_leak_checker.created <= 3
+
+
+async def test_waiters_are_served_in_arrival_order(http_url: str) -> None:
+    order: list[int] = []
+    async with trioclient.Client(limits=Limits(max_connections=1)) as client:
+
+        async def fetch(index: int, started: trio.Event) -> None:
+            started.set()
+            await client.get(f"{http_url}/drip?chunks=1&delay=0&size=1")
+            order.append(index)
+
+        async with trio.open_nursery() as nursery:
+            for index in range(8):
+                started = trio.Event()
+                nursery.start_soon(fetch, index, started)
+                await started.wait()
+    assert order == list(range(8))
+
+
+async def test_idle_connections_expire_in_the_background(
+    http_url: str, socket_leak_checker
+) -> None:
+    async with trioclient.Client(limits=Limits(keepalive_expiry=0.05)) as client:
+        await client.get(f"{http_url}/")
+        assert client.pool_statistics().idle == 1
+        with trio.fail_after(5):
+            while client.pool_statistics().idle:
+                await trio.sleep(0.02)
+        assert client.pool_statistics().connections == 0
+        # The housekeeping task still works after going back to sleep.
+        await client.get(f"{http_url}/")
+        with trio.fail_after(5):
+            while client.pool_statistics().idle:
+                await trio.sleep(0.02)
+        open_sockets = socket_leak_checker.open_sockets()
+        assert open_sockets == []
+
+
+async def test_max_keepalive_connections_closes_surplus(http_url: str) -> None:
+    limits = Limits(max_connections=5, max_keepalive_connections=2)
+    async with trioclient.Client(limits=limits) as client:
+        async with trio.open_nursery() as nursery:
+            for _ in range(5):
+                nursery.start_soon(client.get, f"{http_url}/drip?chunks=2&delay=0.02&size=1")
+        stats = client.pool_statistics()
+        assert stats.idle <= 2
+        assert stats.connections == stats.idle
+
+
+async def test_per_host_limit(nursery: trio.Nursery) -> None:
+    counter = ConnectionCounter(respond(body=b"x"))
+    url = await serve_raw(nursery, counter)
+    limits = Limits(max_connections=10, max_connections_per_host=2)
+    async with trioclient.Client(limits=limits) as client:
+        async with trio.open_nursery() as inner:
+            for _ in range(8):
+                inner.start_soon(client.get, url)
+        assert client.pool_statistics().connections <= 2
+    assert counter.count <= 2
+
+
+async def test_other_origin_waiter_takes_slot_from_idle_connection(http_url: str) -> None:
+    other = http_url.replace("127.0.0.1", "localhost")
+    async with trioclient.Client(limits=Limits(max_connections=1)) as client:
+        await client.get(f"{http_url}/")
+        response = await client.get(f"{other}/")
+        assert response.status_code == 200
+        assert client.pool_statistics().connections == 1
+
+
+async def test_fully_read_stream_is_reused(http_url: str, socket_leak_checker) -> None:
+    async with trioclient.Client() as client:
+        async with client.stream("GET", f"{http_url}/bytes/200000") as response:
+            total = sum([len(chunk) async for chunk in response.aiter_bytes()])
+        assert total == 200000
+        await client.get(f"{http_url}/")
+    assert socket_leak_checker.created == 1
+
+
+async def test_abandoned_stream_closes_its_connection(http_url: str, socket_leak_checker) -> None:
+    async with trioclient.Client() as client:
+        async with client.stream("GET", f"{http_url}/bytes/2000000?chunk=1000") as response:
+            async for _chunk in response.aiter_bytes():
+                break
+        assert client.pool_statistics().connections == 0
+        assert_quiet(client)
+        assert (await client.get(f"{http_url}/")).status_code == 200
+    assert socket_leak_checker.created == 2
+
+
+async def test_response_left_open_at_client_exit_is_closed(http_url: str) -> None:
+    async with trioclient.Client() as client:
+        response = await client.send(
+            client.build_request("GET", f"{http_url}/bytes/2000000?chunk=1000"), stream=True
+        )
+    with pytest.raises(trioclient.StreamClosed, match="client was closed"):
+        await response.aread()
+
+
+async def test_statistics_and_repr(http_url: str) -> None:
+    async with trioclient.Client() as client:
+        await client.get(f"{http_url}/")
+        assert "idle=1" in repr(client)
+    assert client.is_closed
+    assert "closed" in repr(client)
