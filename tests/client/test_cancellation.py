@@ -7,6 +7,8 @@ the next request on the same client works.
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import trio
 from servers.raw import (
@@ -21,6 +23,9 @@ from servers.raw import (
 
 import trioclient
 from trioclient import Limits, Timeout
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import ExceptionGroup
 
 
 def assert_quiet(client: trioclient.Client) -> None:
@@ -60,27 +65,29 @@ async def test_cancelled_waiter_does_not_lose_the_next_wakeup(http_url: str) -> 
     """S3: a waiter cancelled while queued is skipped; the one behind it is still woken."""
     async with trioclient.Client(limits=Limits(max_connections=1)) as client:
         served: list[str] = []
-        async with client.stream("GET", f"{http_url}/bytes/10") as held:
-            async with trio.open_nursery() as nursery:
-                cancel_me = trio.CancelScope()
+        async with (
+            client.stream("GET", f"{http_url}/bytes/10") as held,
+            trio.open_nursery() as nursery,
+        ):
+            cancel_me = trio.CancelScope()
 
-                async def doomed() -> None:
-                    with cancel_me:
-                        await client.get(f"{http_url}/")
-                        served.append("doomed")
-
-                async def patient() -> None:
+            async def doomed() -> None:
+                with cancel_me:
                     await client.get(f"{http_url}/")
-                    served.append("patient")
+                    served.append("doomed")
 
-                nursery.start_soon(doomed)
-                await trio.testing.wait_all_tasks_blocked()
-                nursery.start_soon(patient)
-                await trio.testing.wait_all_tasks_blocked()
-                assert client.pool_statistics().waiting == 2
-                cancel_me.cancel()
-                await trio.testing.wait_all_tasks_blocked()
-                await held.aread()
+            async def patient() -> None:
+                await client.get(f"{http_url}/")
+                served.append("patient")
+
+            nursery.start_soon(doomed)
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.start_soon(patient)
+            await trio.testing.wait_all_tasks_blocked()
+            assert client.pool_statistics().waiting == 2
+            cancel_me.cancel()
+            await trio.testing.wait_all_tasks_blocked()
+            await held.aread()
         assert served == ["patient"]
         assert_quiet(client)
 
