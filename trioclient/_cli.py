@@ -35,13 +35,21 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="'NAME: VALUE'",
         help="add a request header (repeatable)",
     )
-    parser.add_argument("-d", "--data", default=None, help="request body (sends POST)")
-    parser.add_argument("--json", default=None, help="JSON request body (sends POST)")
+    body = parser.add_mutually_exclusive_group()
+    body.add_argument("-d", "--data", default=None, help="request body (sends POST)")
+    body.add_argument("--json", default=None, help="JSON request body (sends POST)")
     parser.add_argument("-L", "--follow-redirects", action="store_true", help="follow redirects")
     parser.add_argument("-k", "--no-verify", action="store_true", help="skip TLS verification")
     parser.add_argument("--timeout", type=float, default=None, help="timeout in seconds")
     parser.add_argument("--body-only", action="store_true", help="print only the body")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.json_value = None
+    if args.json is not None:
+        try:
+            args.json_value = json.loads(args.json)
+        except ValueError as exc:
+            parser.error(f"argument --json: not valid JSON: {exc}")
+    return args
 
 
 def _headers(pairs: list[str]) -> list[tuple[str, str]]:
@@ -61,7 +69,7 @@ async def _fetch(args: argparse.Namespace, out: BinaryIO) -> int:
         kwargs["content"] = args.data.encode("utf-8")
         method = method or "POST"
     if args.json is not None:
-        kwargs["json"] = json.loads(args.json)
+        kwargs["json"] = args.json_value
         method = method or "POST"
     timeout = Timeout() if args.timeout is None else Timeout(args.timeout)
     async with (

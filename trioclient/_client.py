@@ -40,7 +40,12 @@ from ._config import (
     UseClientDefault,
 )
 from ._decoders import ACCEPT_ENCODING
-from ._exceptions import ClientStateError, TooManyRedirects, UnsupportedProtocol
+from ._exceptions import (
+    ClientStateError,
+    RemoteProtocolError,
+    TooManyRedirects,
+    UnsupportedProtocol,
+)
 from ._headers import Headers
 from ._merge import RequestBuilder
 from ._redirects import redirect_request
@@ -270,7 +275,7 @@ class Client:
             self.follow_redirects if follow_redirects is USE_CLIENT_DEFAULT else follow_redirects
         )
         flow_auth = self._auth if auth is USE_CLIENT_DEFAULT else build_auth(auth)
-        response = await self._send_handling_redirects(request, flow_auth, follow, timeout, total)
+        response = await self._send_handling_auth(request, flow_auth, follow, timeout, total)
         if not stream:
             try:
                 await response._read_all(checkpoint=False)
@@ -279,58 +284,65 @@ class Client:
                 raise
         return response
 
-    async def _send_handling_redirects(
+    async def _send_handling_auth(
         self, request: Request, auth: Auth | None, follow: bool, timeout: Timeout, total: float
     ) -> Response:
-        history: list[Response] = []
-        while True:
-            response = await self._send_handling_auth(request, auth, timeout, total)
-            response.history = list(history)
-            if not response.has_redirect_location:
-                return response
-            try:
-                next_request = redirect_request(request, response)
-            except BaseException:
-                response._close()
-                raise
-            if not follow:
-                response.next_request = next_request
-                return response
-            if len(history) >= self.max_redirects:
-                response._close()
-                raise TooManyRedirects(
-                    f"Exceeded the maximum of {self.max_redirects} redirects.", request=request
-                )
-            try:
-                await response._read_all(checkpoint=False)
-            finally:
-                response._close()
-            history.append(response)
-            request = next_request
+        """Run the auth flow; each request it yields is sent with redirect handling.
 
-    async def _send_handling_auth(
-        self, request: Request, auth: Auth | None, timeout: Timeout, total: float
-    ) -> Response:
+        Auth wraps the redirect loop (not the reverse) so that credentials an auth flow adds
+        are never re-added to a redirect that leaves the origin.
+        """
         if auth is None:
-            return await self._send_single(request, timeout, total)
+            return await self._send_handling_redirects(request, follow, timeout, total)
         flow = auth.auth_flow(request)
         try:
             request = next(flow)
+            history: list[Response] = []
             while True:
-                response = await self._send_single(request, timeout, total)
+                response = await self._send_handling_redirects(request, follow, timeout, total)
                 try:
                     if auth.requires_response_body:
                         await response._read_all(checkpoint=False)
                     try:
                         request = flow.send(response)
                     except StopIteration:
+                        response.history = history + response.history
                         return response
                 except BaseException:
                     response._close()
                     raise
                 response._close()
+                history.append(response)
         finally:
             flow.close()
+
+    async def _send_handling_redirects(
+        self, request: Request, follow: bool, timeout: Timeout, total: float
+    ) -> Response:
+        history: list[Response] = []
+        while True:
+            response = await self._send_single(request, timeout, total)
+            response.history = list(history)
+            if not response.has_redirect_location:
+                return response
+            if not follow:
+                try:
+                    response.next_request = redirect_request(request, response)
+                except (UnsupportedProtocol, RemoteProtocolError):
+                    response.next_request = None  # a redirect we could not follow anyway
+                return response
+            try:
+                next_request = redirect_request(request, response)
+                if len(history) >= self.max_redirects:
+                    raise TooManyRedirects(
+                        f"Exceeded the maximum of {self.max_redirects} redirects.",
+                        request=request,
+                    )
+                await response._read_all(checkpoint=False)
+            finally:
+                response._close()
+            history.append(response)
+            request = next_request
 
     async def _send_single(self, request: Request, timeout: Timeout, total: float) -> Response:
         self._check_open()

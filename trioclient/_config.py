@@ -106,6 +106,9 @@ class Timeout:
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Timeout is immutable; build a new one instead.")
 
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("Timeout is immutable; build a new one instead.")
+
     def as_dict(self) -> dict[str, float | None]:
         """The five settings as a dict (httpx compatible plus `total`)."""
         return {
@@ -176,6 +179,9 @@ class Limits:
         object.__setattr__(self, "max_connections_per_host", max_connections_per_host)
 
     def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Limits is immutable; build a new one instead.")
+
+    def __delattr__(self, name: str) -> None:
         raise AttributeError("Limits is immutable; build a new one instead.")
 
     def _key(self) -> tuple[object, ...]:

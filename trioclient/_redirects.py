@@ -59,11 +59,14 @@ def redirect_request(request: Request, response: Response) -> Request:
     headers = request.headers.copy()
     if not _same_origin(url, request.url):
         # Credentials go only to the origin they were given for, except for the safe
-        # upgrade of the same host from http to https.
+        # upgrade of the same host from http on its default port to https on its default
+        # port (another port may be another service).
         upgrade = (
             request.url.scheme == "http"
             and url.scheme == "https"
             and request.url.raw_host == url.raw_host
+            and request.url.port is None
+            and url.port is None
         )
         if not upgrade:
             headers.pop("authorization", None)

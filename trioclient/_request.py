@@ -15,6 +15,9 @@ from ._urls import URL
 
 __all__ = ["Request"]
 
+# Each body-framing header, mapped to the one it must not be sent together with.
+_FRAMING = {b"content-length": "transfer-encoding", b"transfer-encoding": "content-length"}
+
 
 class Request:
     """An HTTP request, as built by `Client.build_request` or by hand.
@@ -53,6 +56,11 @@ class Request:
         else:
             body_headers, self._body = encode_request(content=content, data=data, json=json)
             for name, value in body_headers.items():
+                # Framing the user chose wins: never send Content-Length together with
+                # Transfer-Encoding (RFC 9112 6.2), whichever of the two was given.
+                lower = name.lower()
+                if lower in _FRAMING and _FRAMING[lower] in self.headers:
+                    continue
                 self.headers._setdefault_raw(name, value)
         self._prepare_headers()
 

@@ -45,6 +45,9 @@ __all__ = ["Response"]
 
 
 class _RawStream(Protocol):
+    @property
+    def closed_reason(self) -> str | None: ...
+
     async def receive_some(self) -> bytes: ...
 
     def close(self) -> None: ...
@@ -70,6 +73,10 @@ class _IterableStream:
     def close(self) -> None:
         self._iterator = None
 
+    @property
+    def closed_reason(self) -> str | None:
+        return None
+
 
 class Response:
     """An HTTP response. Attributes and methods follow `httpx.Response`."""
@@ -94,7 +101,7 @@ class Response:
         self.default_encoding = default_encoding
         self.history: list[Response] = []
         self.next_request: Request | None = None
-        self.is_closed = False
+        self._closed = False
         self.is_stream_consumed = False
         self.num_bytes_downloaded = 0
         self._encoding: str | None = None
@@ -113,13 +120,13 @@ class Response:
             body = content.encode("utf-8") if isinstance(content, str) else bytes(content)
             self._content = body
             self.headers.setdefault("Content-Length", str(len(body)))
-            self.is_closed = self.is_stream_consumed = True
+            self._closed = self.is_stream_consumed = True
             self._elapsed = datetime.timedelta(0)
         elif stream is not None:
             self._stream = _IterableStream(stream)
         else:
             self._content = b""
-            self.is_closed = self.is_stream_consumed = True
+            self._closed = self.is_stream_consumed = True
             self._elapsed = datetime.timedelta(0)
 
     @classmethod
@@ -142,7 +149,7 @@ class Response:
         self.default_encoding = default_encoding
         self.history = []
         self.next_request = None
-        self.is_closed = False
+        self._closed = False
         self.is_stream_consumed = False
         self.num_bytes_downloaded = 0
         self._encoding = None
@@ -154,6 +161,19 @@ class Response:
         return self
 
     # -- metadata -------------------------------------------------------------------------
+
+    @property
+    def is_closed(self) -> bool:
+        """True once the response was closed: by you, at its end, or by the client closing."""
+        stream = self._stream
+        return self._closed or (stream is not None and stream.closed_reason is not None)
+
+    def _closed_error(self) -> StreamClosed:
+        stream = self._stream
+        reason = None if stream is None else stream.closed_reason
+        if reason is None:
+            return StreamClosed()
+        return StreamClosed(f"The response stream was closed because {reason}.")
 
     @property
     def request(self) -> Request:
@@ -314,7 +334,7 @@ class Response:
         return self._content
 
     def aiter_raw(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
-        """Iterate the body as sent (not content-decoded)."""
+        """Iterate the body as sent (not content-decoded); StreamConsumed once it was read."""
         return _BodyIterator(self, decode=False, chunk_size=chunk_size, checkpoint=True)
 
     def aiter_bytes(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
@@ -335,8 +355,8 @@ class Response:
         await trio.lowlevel.checkpoint()
 
     def _close(self) -> None:
-        if not self.is_closed:
-            self.is_closed = True
+        if not self._closed:
+            self._closed = True
             if self._elapsed is None:
                 self._elapsed = datetime.timedelta(seconds=time.perf_counter() - self._started)
             if self._stream is not None:
@@ -383,13 +403,16 @@ class _BodyIterator:
         self._chunker = ByteChunker(chunk_size) if chunk_size else None
         self._decoder: ContentDecoder = IdentityDecoder()
         if response._content is not None:
+            if not decode:
+                # Only the decoded body was kept: the bytes as sent are gone (like httpx).
+                raise StreamConsumed()
             self._done = True
             self._push(response._content)
             return
         if response.is_stream_consumed:
             raise StreamConsumed()
         if response.is_closed:
-            raise StreamClosed()
+            raise response._closed_error()
         response.is_stream_consumed = True
         if decode:
             self._decoder = decoder_for(response.headers.get("content-encoding", ""))
@@ -420,7 +443,7 @@ class _BodyIterator:
         response = self._response
         stream = response._stream
         if stream is None or response.is_closed:
-            raise StreamClosed()
+            raise response._closed_error()
         try:
             raw = await stream.receive_some()
             if raw:

@@ -8,7 +8,6 @@ pool may close the connection under it (the client closed); the next read then r
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import trio
@@ -46,9 +45,9 @@ class ResponseStream:
         self._done = False
 
     @property
-    def is_closed(self) -> bool:
-        """True once the body ended or the stream was closed."""
-        return self._done
+    def closed_reason(self) -> str | None:
+        """Why the pool closed the connection under this stream (the client closed), if so."""
+        return None if self._done else self._http.closed_reason
 
     async def receive_some(self) -> bytes:
         """The next raw body chunk; b"" at the end of the body."""
@@ -83,13 +82,3 @@ class ResponseStream:
         if not self._done:
             self._done = True
             self._pool.release(self._conn, reusable=reusable)
-
-    @property
-    def total_deadline(self) -> float:
-        """The request's absolute total deadline (inf when none)."""
-        return self._total
-
-    @property
-    def has_deadline(self) -> bool:
-        """Whether any read of this body can time out."""
-        return self._read_timeout is not None or self._total != math.inf
