@@ -26,9 +26,14 @@ if TYPE_CHECKING:
     from .._request import Request
     from ._pool_state import Origin
 
-__all__ = ["close_stream_now", "is_readable", "open_stream", "socket_of"]
+__all__ = ["close_stream_now", "format_address", "is_readable", "open_stream", "socket_of"]
 
 HAPPY_EYEBALLS_DELAY = 0.25
+
+
+def format_address(host: str, port: int) -> str:
+    """`host:port` for messages, with an IPv6 address in brackets (`[::1]:8080`)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def socket_of(stream: trio.abc.Stream) -> trio.socket.SocketType | None:
@@ -86,13 +91,16 @@ async def open_stream(
         request: attached to errors.
     """
     _, host, port = origin
+    address = host.decode("ascii")
+    if ":" in address:  # IPv6: RFC 6874 writes the zone separator as "%25" in URLs
+        address = address.replace("%25", "%", 1)
     stream: trio.abc.Stream | None = None
     try:
         if uds is not None:
             stream = await trio.open_unix_socket(uds)
         else:
             stream = await trio.open_tcp_stream(
-                host.decode("ascii"),
+                address,
                 port,
                 happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY,
                 local_address=local_address,
@@ -106,10 +114,10 @@ async def open_stream(
         return stream
     except IO_ERRORS as exc:
         close_stream_now(stream)
-        where = uds if uds is not None else f"{host.decode('ascii')}:{port}"
+        where = uds if uds is not None else format_address(address, port)
         doing = f"connecting to {where}"
         if ssl_context is not None and stream is not None:
-            doing = f"the TLS handshake with {where}"
+            doing = f"performing the TLS handshake with {where}"
         raise translate(exc, ConnectError, doing, request=request) from exc
     except BaseException:
         close_stream_now(stream)

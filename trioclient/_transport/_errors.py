@@ -11,6 +11,8 @@ the operation. `trio.Cancelled` never passes through here.
 from __future__ import annotations
 
 import errno
+import os
+import socket
 import ssl
 from typing import TYPE_CHECKING
 
@@ -41,6 +43,14 @@ IO_ERRORS = (
 
 CLIENT_CLOSED = "the client was closed"
 
+# OpenSSL reasons whose name alone does not say what went wrong.
+_TLS_HINTS = {
+    "UNEXPECTED_EOF_WHILE_READING": "the server closed the connection",
+    "WRONG_VERSION_NUMBER": "the server did not answer with TLS, perhaps plain HTTP",
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED": "the server requires a client certificate",
+    "SSLV3_ALERT_HANDSHAKE_FAILURE": "the server refused the TLS handshake",
+}
+
 
 def describe(exc: BaseException) -> str:
     """A short, specific reason for `exc`, looking through trio's wrapping."""
@@ -49,17 +59,45 @@ def describe(exc: BaseException) -> str:
     if isinstance(inner, ssl.SSLCertVerificationError):
         return f"certificate verify failed: {inner.verify_message}"
     if isinstance(inner, ssl.SSLError):
-        return f"TLS error: {inner.reason or inner}"
+        reason = inner.reason or str(inner)
+        hint = _TLS_HINTS.get(reason)
+        return f"TLS error: {reason}" if hint is None else f"{hint} (TLS error: {reason})"
+    if isinstance(inner, socket.gaierror):
+        return f"DNS lookup failed: {inner.strerror or inner}"
     if isinstance(inner, OSError):
         if inner.errno is not None:
-            name = errno.errorcode.get(inner.errno, str(inner.errno))
-            return f"{inner.strerror or name} ({name})"
+            name = errno.errorcode.get(inner.errno)
+            if name is None:
+                return f"{inner.strerror or 'error'} ({inner.errno})"
+            # Not inner.strerror: trio puts the address in it ("Error connecting to (...)"),
+            # which the caller's message already names.
+            return f"{os.strerror(inner.errno)} ({name})"
+        attempts = _attempt_errors(inner)
+        if attempts:
+            # trio.open_tcp_stream: "all attempts to connect to host:port failed", with the
+            # reason of each attempt (one per address) in an ExceptionGroup as __cause__.
+            return "; ".join(dict.fromkeys(describe(attempt) for attempt in attempts))
         return str(inner) or type(inner).__name__
     if isinstance(inner, trio.BrokenResourceError):
         return "connection broken"
     if isinstance(inner, trio.ClosedResourceError):
         return "connection closed locally"
     return str(inner) or type(inner).__name__
+
+
+def _attempt_errors(exc: OSError) -> list[OSError]:
+    """The per-address OSErrors under trio's "all attempts to connect ... failed"."""
+    group = exc.__cause__
+    found: list[OSError] = []
+    pending: list[object] = [group]
+    while pending:
+        item = pending.pop(0)
+        children = getattr(item, "exceptions", None)  # an ExceptionGroup (3.10: backport)
+        if isinstance(children, tuple):
+            pending.extend(children)
+        elif isinstance(item, OSError) and item is not exc:
+            found.append(item)
+    return found
 
 
 def translate(

@@ -3,17 +3,19 @@
 Theory of operation
 -------------------
 `HTTP11Connection` moves bytes and nothing else: h11 decides what they mean. There are only
-two awaits, `_write` and `_read`; each runs under a cancel scope whose deadline is the
-phase's timeout capped by the request's total deadline, and each translates I/O errors in
-one place. If either is interrupted by *anything* (timeout, error, `Cancelled`,
-`KeyboardInterrupt`) the connection's framing is unknown, so the caller must close it:
-`reusable` only turns true after h11 has seen both our request and the server's response
-complete, with no EOF and no `Connection: close`.
+two awaits on the network, `_write` and `_read`; each runs under a cancel scope whose
+deadline is the phase's timeout capped by the request's total deadline, and each translates
+I/O errors in one place. (The only other await, besides the request body iterator itself,
+is `aclose()` of that iterator when it is abandoned part-way.) If either is interrupted by
+*anything* (timeout, error, `Cancelled`, `KeyboardInterrupt`) the connection's framing is
+unknown, so the caller must close it: `reusable` only turns true after h11 has seen both
+our request and the server's response complete, with no EOF and no `Connection: close`.
 
 Reused connections can go stale while idle (the server closes at its keep-alive timeout).
-The pool checks readability before reuse, but a close can race with our write, so failures
-that happen before the first response byte arrives on a *reused* connection raise
-`StaleConnection`, which the pool retries once for idempotent requests.
+The pool checks readability before reuse, but a close can race with our write, so a *reused*
+connection on which reading fails before the first response byte arrives raises
+`StaleConnection`, which the pool retries once for idempotent requests. A failed write alone
+is not judged stale: the server may have answered early (below), so we read first.
 
 Early responses: a server may answer (413, 401...) and close before reading a large body. A
 failed body write therefore does not raise at once; we still try to read the response, and
@@ -30,6 +32,7 @@ import h11
 import trio
 
 from .._exceptions import (
+    LocalProtocolError,
     ReadError,
     ReadTimeout,
     RemoteProtocolError,
@@ -37,6 +40,7 @@ from .._exceptions import (
     WriteError,
     WriteTimeout,
 )
+from .._headers import check_header_safety
 from ._errors import IO_ERRORS, translate
 
 if TYPE_CHECKING:
@@ -45,6 +49,7 @@ if TYPE_CHECKING:
 __all__ = ["HTTP11Connection", "ResponseHead", "StaleConnection"]
 
 READ_SIZE = 64 * 1024
+WRITE_SLICE = 64 * 1024  # the unit of progress that resets the write timeout
 MAX_HEAD_SIZE = 100 * 1024
 _DONE = h11.DONE
 
@@ -97,12 +102,9 @@ class HTTP11Connection:
         """
         conn = self._h11
         self._bytes_in = 0
-        url = request.url
-        event = h11.Request(
-            method=request._method_bytes, target=url._target, headers=request.headers.raw
-        )
         body = request._body
         try:
+            event = _request_event(request)
             data = conn.send(event)
             if isinstance(body, bytes):
                 if body:
@@ -115,8 +117,9 @@ class HTTP11Connection:
         except h11.LocalProtocolError as exc:
             raise translate(exc, WriteError, "building the request", request=request) from exc
         except WriteError as exc:
-            if self._bytes_in == 0 and self.reused:
-                raise StaleConnection(exc) from exc
+            # Even on a reused connection this may be an early response (413, 401) rather
+            # than a stale connection: reading tells them apart, and raises StaleConnection
+            # if the server went away without a response byte.
             return exc
         return None
 
@@ -128,30 +131,47 @@ class HTTP11Connection:
         request: Request,
     ) -> None:
         conn = self._h11
-        async for chunk in body:
-            if not isinstance(chunk, (bytes, bytearray, memoryview)):
-                raise TypeError(
-                    f"A request body stream must yield bytes, got {type(chunk).__name__}"
-                )
-            if chunk:
-                await self._write(
-                    conn.send(h11.Data(data=chunk)), write_deadline, total_deadline, request
-                )
+        iterator = aiter(body)
+        try:
+            async for chunk in iterator:
+                if not isinstance(chunk, (bytes, bytearray, memoryview)):
+                    raise TypeError(
+                        f"A request body stream must yield bytes, got {type(chunk).__name__}"
+                    )
+                if chunk:
+                    await self._write(
+                        conn.send(h11.Data(data=chunk)), write_deadline, total_deadline, request
+                    )
+        except BaseException:
+            # Abandoned part-way (early response, error, cancellation): finalize an async
+            # generator now rather than leave it to the garbage collector. Under an already
+            # expired shield, so a `finally` that awaits is cut short instead of blocking,
+            # and nothing it raises can replace the exception on its way out.
+            aclose = getattr(iterator, "aclose", None)
+            if aclose is not None:
+                with trio.CancelScope(shield=True, deadline=-math.inf):
+                    try:
+                        await aclose()
+                    except Exception:
+                        pass
+            raise
         await self._write(conn.send(h11.EndOfMessage()), write_deadline, total_deadline, request)
 
     async def receive_response_head(
         self, request: Request, read_timeout: float | None, total_deadline: float
     ) -> ResponseHead:
-        """Wait for the final (non-1xx) response head."""
+        """Wait for the final response head, skipping 1xx ones (but 101, see below)."""
         while True:
             event = await self._next_event(request, read_timeout, total_deadline, head=True)
-            if isinstance(event, h11.Response):
+            if isinstance(event, (h11.Response, h11.InformationalResponse)):
+                # 101 Switching Protocols (the request asked for an Upgrade) ends HTTP on
+                # this connection: it is the final response, with no body, never reused.
+                if isinstance(event, h11.InformationalResponse) and event.status_code != 101:
+                    continue
                 version = "HTTP/1.1" if event.http_version == b"1.1" else "HTTP/1.0"
                 return ResponseHead(
                     event.status_code, event.reason, event.headers.raw_items(), version
                 )
-            if isinstance(event, h11.InformationalResponse):
-                continue
             raise RemoteProtocolError(  # pragma: no cover - h11 only yields the above here
                 f"Unexpected {type(event).__name__} from {self.where}", request=request
             )
@@ -166,10 +186,10 @@ class HTTP11Connection:
                 if event.data:
                     return bytes(event.data)
                 continue
-            if type(event) is h11.EndOfMessage:
-                return b""
-            if isinstance(event, h11.ConnectionClosed):  # pragma: no cover - h11 raises first
-                return b""
+            # EndOfMessage; ConnectionClosed; or PAUSED once the server switched protocols
+            # (a 2xx to CONNECT, a 101). h11 returns PAUSED again on every call, without
+            # reading: looping on it would spin forever without a checkpoint.
+            return b""
 
     def finish_cycle(self) -> bool:
         """After a complete exchange: make the connection ready for the next request.
@@ -202,6 +222,12 @@ class HTTP11Connection:
                     if self.reused:
                         raise StaleConnection(error) from exc
                     raise error from exc
+                if head and exc.error_status_hint == 431:  # h11: "Receive buffer too long"
+                    raise RemoteProtocolError(
+                        f"The response head from {self.where} exceeds the limit of"
+                        f" {MAX_HEAD_SIZE // 1024} KiB.",
+                        request=request,
+                    ) from exc
                 raise translate(
                     exc, ReadError, f"reading the response from {self.where}", request=request
                 ) from exc
@@ -248,21 +274,26 @@ class HTTP11Connection:
     async def _write(
         self, data: bytes, write_timeout: float | None, total_deadline: float, request: Request
     ) -> None:
-        deadline = total_deadline
-        if write_timeout is not None:
-            deadline = min(trio.current_time() + write_timeout, total_deadline)
         try:
-            if deadline == math.inf:
+            if write_timeout is None and total_deadline == math.inf:
                 await self._stream.send_all(data)
                 return
-            with trio.CancelScope(deadline=deadline) as scope:
-                await self._stream.send_all(data)
-            if scope.cancelled_caught:
-                raise WriteTimeout(
-                    f"Timed out sending the request to {self.where}"
-                    f" ({_explain(write_timeout, deadline, total_deadline)})",
-                    request=request,
-                )
+            # The write timeout bounds each *silence*, not the whole upload: a large body is
+            # sent in slices, each under a fresh deadline, so an upload that keeps moving is
+            # never cut off (only `total` bounds the whole of it).
+            view = memoryview(data)
+            for start in range(0, len(view) or 1, WRITE_SLICE):
+                deadline = total_deadline
+                if write_timeout is not None:
+                    deadline = min(trio.current_time() + write_timeout, total_deadline)
+                with trio.CancelScope(deadline=deadline) as scope:
+                    await self._stream.send_all(view[start : start + WRITE_SLICE])
+                if scope.cancelled_caught:
+                    raise WriteTimeout(
+                        f"Timed out sending the request to {self.where}"
+                        f" ({_explain(write_timeout, deadline, total_deadline, 'progress')})",
+                        request=request,
+                    )
         except IO_ERRORS as exc:
             raise translate(
                 exc,
@@ -273,7 +304,26 @@ class HTTP11Connection:
             ) from exc
 
 
-def _explain(timeout: float | None, deadline: float, total_deadline: float) -> str:
+def _request_event(request: Request) -> h11.Request:
+    """The h11 event for `request`; a refusal never quotes a header value (credentials)."""
+    headers = request.headers.raw
+    try:
+        return h11.Request(
+            method=request._method_bytes, target=request.url._target, headers=headers
+        )
+    except h11.LocalProtocolError:
+        # Headers changed after the Request was built: name the culprit, not its value.
+        try:
+            check_header_safety(headers)
+        except LocalProtocolError as exc:
+            exc.request = request
+            raise
+        raise
+
+
+def _explain(
+    timeout: float | None, deadline: float, total_deadline: float, what: str = "data"
+) -> str:
     if deadline == total_deadline:
         return "total timeout"
-    return f"no data for {timeout:g} s"
+    return f"no {what} for {timeout:g} s"

@@ -4,7 +4,8 @@ One context is built per client, at construction, and shared by every connection
 pool (so the pool never needs the TLS identity in its key: a different `verify=` means a
 different client, hence a different pool). Loading certifi's bundle costs tens of
 milliseconds, so default contexts are cached per (CA file, CA dir, ALPN) and shared between
-clients; `ssl.SSLContext` is safe to share once configured.
+clients; `ssl.SSLContext` is safe to share once configured. The SSLKEYLOGFILE setting is
+part of that cache key, so `trust_env=False` never gets a context that logs keys.
 """
 
 from __future__ import annotations
@@ -31,19 +32,22 @@ def _alpn(http1: bool, http2: bool) -> tuple[str, ...]:
 
 @functools.lru_cache(maxsize=16)
 def _verifying_context(
-    cafile: str | None, capath: str | None, alpn: tuple[str, ...]
+    cafile: str | None, capath: str | None, alpn: tuple[str, ...], keylog: str | None
 ) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=cafile, capath=capath)
-    _common_setup(context, alpn)
+    _common_setup(context, alpn, keylog)
     return context
 
 
-def _common_setup(context: ssl.SSLContext, alpn: tuple[str, ...]) -> None:
+def _keylog_file(trust_env: bool) -> str | None:
+    """SSLKEYLOGFILE (keys for Wireshark, the switch browsers and curl honour), if trusted."""
+    return (os.environ.get("SSLKEYLOGFILE") or None) if trust_env else None
+
+
+def _common_setup(context: ssl.SSLContext, alpn: tuple[str, ...], keylog: str | None) -> None:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.set_alpn_protocols(list(alpn))
-    # Keys for Wireshark, the same switch browsers and curl honour.
-    keylog = os.environ.get("SSLKEYLOGFILE")
-    if keylog:
+    if keylog is not None:
         context.keylog_filename = keylog
 
 
@@ -66,6 +70,7 @@ def create_ssl_context(
         http1, http2: which protocols to offer through ALPN.
     """
     alpn = _alpn(http1, http2)
+    keylog = _keylog_file(trust_env)
     if isinstance(verify, ssl.SSLContext):
         context = verify
         context.set_alpn_protocols(list(alpn))
@@ -73,14 +78,14 @@ def create_ssl_context(
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-        _common_setup(context, alpn)
+        _common_setup(context, alpn, keylog)
     elif verify is True or isinstance(verify, str):
         cafile, capath = _ca_locations(verify, trust_env)
         if cert is None:
-            context = _verifying_context(cafile, capath, alpn)
+            context = _verifying_context(cafile, capath, alpn, keylog)
         else:
             context = ssl.create_default_context(cafile=cafile, capath=capath)
-            _common_setup(context, alpn)
+            _common_setup(context, alpn, keylog)
     else:
         raise TypeError(f"verify must be a bool, a path or an ssl.SSLContext, not {verify!r}")
     if cert is not None:
