@@ -683,7 +683,8 @@ async def test_invalid_method_is_refused_before_any_byte(
         assert_quiet(client)
         assert (await client.get(url)).text == "ok"
         await trio.testing.wait_all_tasks_blocked()
-    assert sum(1 for conn in recorder.received if conn) == 1
+    # Refused before a connection was even taken: the good request opened the only one.
+    assert len(recorder.received) == 1
     assert not any(b"Injected" in conn for conn in recorder.received)
 
 
@@ -994,3 +995,14 @@ def test_describe_trio_errors_without_cause() -> None:
     )
     assert isinstance(error, trioclient.ClientStateError)
     assert str(error) == "Failed while reading the response from h:1: the client was closed."
+
+
+async def test_invalid_request_to_an_unreachable_host_is_refused_locally() -> None:
+    """Validation happens before connecting, so the error names the request, not the host."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with trioclient.Client() as client:
+        with pytest.raises(trioclient.LocalProtocolError, match="method"):
+            await client.request("GE T", f"http://127.0.0.1:{port}/")
+        assert client.pool_statistics().connections == 0

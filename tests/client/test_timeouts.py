@@ -115,8 +115,9 @@ async def test_tls_handshake_timeout(nursery: trio.Nursery, http_url: str) -> No
 
     url = (await serve_raw(nursery, silent)).replace("http://", "https://")
     async with trioclient.Client(timeout=Timeout(10, connect=0.2)) as client:
-        with pytest.raises(trioclient.ConnectTimeout, match=authority(url)):
+        with pytest.raises(trioclient.ConnectTimeout, match=authority(url)) as info:
             await client.get(url)
+        assert "performing the TLS handshake with" in str(info.value)
         await assert_still_works(client, http_url)
 
 

@@ -26,7 +26,14 @@ if TYPE_CHECKING:
     from .._request import Request
     from ._pool_state import Origin
 
-__all__ = ["close_stream_now", "format_address", "is_readable", "open_stream", "socket_of"]
+__all__ = [
+    "ConnectProgress",
+    "close_stream_now",
+    "format_address",
+    "is_readable",
+    "open_stream",
+    "socket_of",
+]
 
 HAPPY_EYEBALLS_DELAY = 0.25
 
@@ -68,6 +75,15 @@ def is_readable(stream: trio.abc.Stream) -> bool:
     return sock is not None and sock.is_readable()
 
 
+class ConnectProgress:
+    """How far a connect got: read by the caller to word a timeout precisely."""
+
+    __slots__ = ("stage",)
+
+    def __init__(self) -> None:
+        self.stage = "connecting to"
+
+
 async def open_stream(
     origin: Origin,
     *,
@@ -76,6 +92,7 @@ async def open_stream(
     uds: str | None,
     local_address: str | None,
     request: Request,
+    progress: ConnectProgress | None = None,
 ) -> trio.abc.Stream:
     """Connect to `origin` and return the (possibly TLS) stream, or raise ConnectError.
 
@@ -89,6 +106,7 @@ async def open_stream(
         uds: connect to this Unix socket path instead of TCP.
         local_address: bind the local end to this address before connecting.
         request: attached to errors.
+        progress: updated as the connect moves from TCP to the TLS handshake.
     """
     _, host, port = origin
     address = host.decode("ascii")
@@ -106,6 +124,8 @@ async def open_stream(
                 local_address=local_address,
             )
         if ssl_context is not None:
+            if progress is not None:
+                progress.stage = "performing the TLS handshake with"
             tls = trio.SSLStream(
                 stream, ssl_context, server_hostname=server_hostname, https_compatible=True
             )

@@ -46,7 +46,7 @@ from ._errors import IO_ERRORS, translate
 if TYPE_CHECKING:
     from .._request import Request
 
-__all__ = ["HTTP11Connection", "ResponseHead", "StaleConnection"]
+__all__ = ["HTTP11Connection", "ResponseHead", "StaleConnection", "request_event"]
 
 READ_SIZE = 64 * 1024
 WRITE_SLICE = 64 * 1024  # the unit of progress that resets the write timeout
@@ -93,18 +93,22 @@ class HTTP11Connection:
     # -- the exchange ---------------------------------------------------------------------
 
     async def send_request(
-        self, request: Request, write_deadline: float | None, total_deadline: float
+        self,
+        request: Request,
+        event: h11.Request,
+        write_deadline: float | None,
+        total_deadline: float,
     ) -> TransportError | None:
         """Send the request head and body. Returns a write error to report *after* reading.
 
-        `write_deadline` None means no write timeout (only the total deadline applies);
-        otherwise it is the timeout in seconds applied to each write.
+        `event` comes from `request_event` (built before a connection was taken, so an
+        invalid request never costs one). `write_deadline` None means no write timeout
+        (only the total deadline applies); otherwise it bounds each write's silence.
         """
         conn = self._h11
         self._bytes_in = 0
         body = request._body
         try:
-            event = _request_event(request)
             data = conn.send(event)
             if isinstance(body, bytes):
                 if body:
@@ -304,21 +308,23 @@ class HTTP11Connection:
             ) from exc
 
 
-def _request_event(request: Request) -> h11.Request:
-    """The h11 event for `request`; a refusal never quotes a header value (credentials)."""
+def request_event(request: Request) -> h11.Request:
+    """The h11 event for `request`, or LocalProtocolError; never quotes a header value."""
     headers = request.headers.raw
     try:
         return h11.Request(
             method=request._method_bytes, target=request.url._target, headers=headers
         )
-    except h11.LocalProtocolError:
+    except h11.LocalProtocolError as exc:
         # Headers changed after the Request was built: name the culprit, not its value.
         try:
             check_header_safety(headers)
-        except LocalProtocolError as exc:
-            exc.request = request
+        except LocalProtocolError as unsafe:
+            unsafe.request = request
             raise
-        raise
+        raise LocalProtocolError(
+            f"Refused to send an invalid request: {exc}", request=request
+        ) from None
 
 
 def _explain(

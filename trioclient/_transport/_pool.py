@@ -31,9 +31,15 @@ import outcome
 import trio
 
 from .._exceptions import ClientStateError, ConnectTimeout, PoolTimeout, TransportError
-from ._connect import close_stream_now, is_readable, open_stream
+from ._connect import (
+    ConnectProgress,
+    close_stream_now,
+    format_address,
+    is_readable,
+    open_stream,
+)
 from ._errors import CLIENT_CLOSED
-from ._http11 import HTTP11Connection, ResponseHead, StaleConnection
+from ._http11 import HTTP11Connection, ResponseHead, StaleConnection, request_event
 from ._pool_state import Origin, Plan, PoolEntry, PoolState, PoolStatistics
 from ._stream import ResponseStream
 
@@ -101,6 +107,7 @@ class ConnectionPool:
         """Send `request` and return its response head and a body stream owning the entry."""
         origin = request.url._origin_key
         can_retry = request._method_bytes in _IDEMPOTENT and isinstance(request._body, bytes)
+        event = request_event(request)  # an invalid request must not cost a connection
         while True:
             conn = await self._acquire(origin, request, timeout.pool, total_deadline)
             try:
@@ -108,7 +115,7 @@ class ConnectionPool:
                     await self._connect(conn, request, timeout.connect, total_deadline)
                 http = conn.http
                 assert http is not None
-                write_error = await http.send_request(request, timeout.write, total_deadline)
+                write_error = await http.send_request(request, event, timeout.write, total_deadline)
                 try:
                     head = await http.receive_response_head(request, timeout.read, total_deadline)
                 except TransportError:
@@ -224,6 +231,7 @@ class ConnectionPool:
         if connect_timeout is not None:
             deadline = min(trio.current_time() + connect_timeout, total)
         stream: trio.abc.Stream | None = None
+        progress = ConnectProgress()
         try:
             with trio.CancelScope(deadline=deadline) as scope:
                 conn.connecting = scope
@@ -234,6 +242,7 @@ class ConnectionPool:
                     uds=self._uds,
                     local_address=self._local_address,
                     request=request,
+                    progress=progress,
                 )
             if self._closed_reason is not None:
                 close_stream_now(stream)
@@ -241,7 +250,8 @@ class ConnectionPool:
             if stream is None:
                 label = "total timeout" if deadline == total else f"{connect_timeout:g} s"
                 raise ConnectTimeout(
-                    f"Timed out connecting to {_where(conn.origin)} ({label})", request=request
+                    f"Timed out {progress.stage} {_where(conn.origin)} ({label})",
+                    request=request,
                 )
         finally:
             conn.connecting = None
@@ -256,4 +266,5 @@ class ConnectionPool:
 
 
 def _where(origin: Origin) -> str:
-    return f"{origin[1].decode('ascii')}:{origin[2]}"
+    host = origin[1].decode("ascii").replace("%25", "%", 1)
+    return format_address(host, origin[2])
