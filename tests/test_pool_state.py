@@ -120,6 +120,7 @@ class PoolMachine(RuleBasedStateMachine):
         self.leases: list[PoolEntry] = []  # one per request holding an entry
         self.unconnected: list[PoolEntry] = []  # lists, not sets: hypothesis needs order
         self.connected: list[PoolEntry] = []
+        self.awaiting_settings: list[PoolEntry] = []
         self.waiters: list[Waiter[PoolEntry]] = []
         self.last_seq: dict[tuple[str, bytes, int], int] = {}
 
@@ -144,26 +145,33 @@ class PoolMachine(RuleBasedStateMachine):
 
     @rule(origin=st.sampled_from(ORIGINS))
     def request(self, origin: tuple[str, bytes, int]) -> None:
-        entry, to_close = self.books.checkout(origin, self.now)
+        # The https origin may speak HTTP/2: its new connections may multiplex.
+        may_multiplex = origin[0] == "https"
+        entry, to_close = self.books.checkout(origin, self.now, may_multiplex=may_multiplex)
         for closed in to_close:
             assert closed.in_use == 0
         if entry is None:
-            waiter = self.books.enqueue(origin)
+            waiter = self.books.enqueue(origin, may_multiplex=may_multiplex)
             self.waiters.append(waiter)
             return
         if entry not in self.connected:
             self.unconnected.append(entry)
         self._take(entry)
 
-    @rule(data=st.data(), ok=st.booleans())
-    def finish_connecting(self, data: st.DataObject, ok: bool) -> None:
+    @rule(data=st.data(), ok=st.booleans(), h2=st.booleans())
+    def finish_connecting(self, data: st.DataObject, ok: bool, h2: bool) -> None:
         if not self.unconnected:
             return
         entry = data.draw(st.sampled_from(self.unconnected))
         self.unconnected.remove(entry)
         if ok:
             self.connected.append(entry)
-            self._apply(self.books.connected(entry))
+            if h2 and entry.may_multiplex:
+                # HTTP/2: the capacity is known only when the server's SETTINGS arrive.
+                self._apply(self.books.connected(entry, 1, multiplexed=True))
+                self.awaiting_settings.append(entry)
+            else:
+                self._apply(self.books.connected(entry))
         else:
             self.leases.remove(entry)
             self._apply(self.books.abandon_connect(entry))
@@ -176,6 +184,34 @@ class PoolMachine(RuleBasedStateMachine):
         entry = data.draw(st.sampled_from(done))
         self.leases.remove(entry)
         self._apply(self.books.checkin(entry, reusable=reusable, now=self.now))
+
+    @rule(data=st.data(), capacity=st.integers(1, 4))
+    def settings_arrive(self, data: st.DataObject, capacity: int) -> None:
+        if not self.awaiting_settings:
+            return
+        entry = data.draw(st.sampled_from(self.awaiting_settings))
+        self.awaiting_settings.remove(entry)
+        self._apply(self.books.set_capacity(entry, capacity))
+
+    @rule(data=st.data(), capacity=st.integers(1, 4))
+    def peer_changes_max_streams(self, data: st.DataObject, capacity: int) -> None:
+        multiplexed = [
+            e
+            for e in self.connected
+            if e.capacity > 1 and not e.is_closed and e not in self.awaiting_settings
+        ]
+        if not multiplexed:
+            return
+        entry = data.draw(st.sampled_from(multiplexed))
+        self._apply(self.books.set_capacity(entry, max(capacity, 2)))
+
+    @rule(data=st.data())
+    def peer_sends_goaway(self, data: st.DataObject) -> None:
+        busy = [e for e in self.connected if e.in_use and not e.is_closed]
+        if not busy:
+            return
+        entry = data.draw(st.sampled_from(busy))
+        self._apply(self.books.discard(entry))  # drains: holders check in later
 
     @rule(data=st.data())
     def give_up_waiting(self, data: st.DataObject) -> None:
@@ -203,17 +239,27 @@ class PoolMachine(RuleBasedStateMachine):
         for entry in entries:
             per_origin[entry.origin] = per_origin.get(entry.origin, 0) + 1
             assert entry.in_use == self.leases.count(entry)
+            if not entry.is_closed:
+                # Over capacity only after the peer lowered it (S8): never by a grant.
+                assert entry.in_use <= max(entry.capacity, self.leases.count(entry))
         assert all(n <= self.per_host for n in per_origin.values())
 
     @invariant()
     def nobody_waits_needlessly(self) -> None:
         entries = self.books.entries()
-        idle_origins = {e.origin for e in entries if e.in_use == 0}
+        usable = {
+            e.origin
+            for e in entries
+            if not e.is_closed and e not in self.unconnected and e.in_use < e.capacity
+        }
+        pending = {e.origin for e in entries if e.may_multiplex}  # connecting, or no SETTINGS yet
         per_origin: dict[tuple[str, bytes, int], int] = {}
         for entry in entries:
             per_origin[entry.origin] = per_origin.get(entry.origin, 0) + 1
         for waiter in self.waiters:
-            assert waiter.origin not in idle_origins, "waits while its origin has an idle one"
+            assert waiter.origin not in usable, "waits while its origin has room"
+            if waiter.origin in pending:
+                continue  # waiting to see whether the new connection multiplexes
             can_open_here = per_origin.get(waiter.origin, 0) < self.per_host
             assert not (len(entries) < self.max and can_open_here), "waits beside a free slot"
 

@@ -81,8 +81,12 @@ class Client:
     """An HTTP client for Trio, used as `async with trioclient.Client() as client:`.
 
     Arguments follow `httpx.AsyncClient`. Beyond httpx: `uds` (connect to a Unix socket)
-    and `local_address` (bind the client end) apply to every connection. `http2=True` is
-    not supported yet and raises `UnsupportedProtocol`.
+    and `local_address` (bind the client end) apply to every connection, and
+    `http2_ping_interval` makes HTTP/2 connections PING a peer that has been silent that
+    long (and drop it if it stays silent as long again).
+
+    `http2=True` offers HTTP/2 through ALPN on https:// and uses it when the server picks
+    it; with `http1=False` as well, plain http:// URLs use HTTP/2 with prior knowledge.
     """
 
     def __init__(
@@ -104,13 +108,10 @@ class Client:
         default_encoding: str = "utf-8",
         uds: str | None = None,
         local_address: str | None = None,
+        http2_ping_interval: float | None = None,
     ) -> None:
-        if http2:
-            raise UnsupportedProtocol(
-                "HTTP/2 is not supported yet: use Client(http2=False) (the default)."
-            )
-        if not http1:
-            raise UnsupportedProtocol("http1=False leaves no protocol to speak.")
+        if not (http1 or http2):
+            raise UnsupportedProtocol("http1=False and http2=False leave no protocol to speak.")
         default_headers = Headers(
             {
                 "Accept": "*/*",
@@ -127,9 +128,18 @@ class Client:
         self.max_redirects = max_redirects
         self.default_encoding = default_encoding
         self.trust_env = trust_env
-        ssl_context = create_ssl_context(verify, cert, trust_env=trust_env, http2=False)
+        ssl_context = create_ssl_context(
+            verify, cert, trust_env=trust_env, http1=http1, http2=http2
+        )
         self._pool = ConnectionPool(
-            limits=limits, ssl_context=ssl_context, uds=uds, local_address=local_address
+            limits=limits,
+            ssl_context=ssl_context,
+            http1=http1,
+            http2=http2,
+            uds=uds,
+            local_address=local_address,
+            write_timeout=self.timeout.write,
+            http2_ping_interval=http2_ping_interval,
         )
         self._state = _State.UNOPENED
         self._nursery_manager: AbstractAsyncContextManager[trio.Nursery] | None = None
@@ -184,6 +194,7 @@ class Client:
         manager = trio.open_nursery()
         self._nursery = await manager.__aenter__()
         self._nursery_manager = manager
+        self._pool.attach(self._nursery)
         self._state = _State.OPENED
         self._nursery.start_soon(self._run_housekeeping)
         return self

@@ -337,14 +337,9 @@ async def test_exception_leaves_the_client_block_unwrapped(http_url: str) -> Non
             1 / 0  # noqa: B018
 
 
-def test_http2_is_not_supported_yet() -> None:
-    with pytest.raises(trioclient.UnsupportedProtocol, match="HTTP/2"):
-        trioclient.Client(http2=True)
-
-
-def test_http1_false_is_refused() -> None:
-    with pytest.raises(trioclient.UnsupportedProtocol):
-        trioclient.Client(http1=False)
+def test_no_protocol_at_all_is_refused() -> None:
+    with pytest.raises(trioclient.UnsupportedProtocol, match="no protocol"):
+        trioclient.Client(http1=False, http2=False)
 
 
 def test_async_client_is_an_alias_of_client() -> None:

@@ -30,7 +30,13 @@ from .._exceptions import (
 if TYPE_CHECKING:
     from .._request import Request
 
-__all__ = ["CLIENT_CLOSED", "IO_ERRORS", "describe", "translate"]
+__all__ = [
+    "CLIENT_CLOSED",
+    "IO_ERRORS",
+    "describe",
+    "fresh_error",
+    "translate",
+]
 
 # What the I/O layer catches around a network operation.
 IO_ERRORS = (
@@ -50,6 +56,15 @@ _TLS_HINTS = {
     "TLSV13_ALERT_CERTIFICATE_REQUIRED": "the server requires a client certificate",
     "SSLV3_ALERT_HANDSHAKE_FAILURE": "the server refused the TLS handshake",
 }
+
+
+def fresh_error(error: TransportError, request: Request) -> TransportError:
+    """A copy of a connection-wide error for one request (its own traceback and .request).
+
+    One HTTP/2 failure reaches many streams; raising the same instance in several tasks
+    would mix their tracebacks.
+    """
+    return type(error)(str(error), request=request)
 
 
 def describe(exc: BaseException) -> str:

@@ -15,6 +15,10 @@ and then re-raises the exception untouched. Waiters park with `wait_task_resched
 waiter is either withdrawn by its abort callback (cancelled first) or handed an entry by
 `reschedule` (granted first), never both, so no wake-up is lost.
 
+HTTP/2 connections are shared: the books count their streams, not only the connection,
+and their reader and writer tasks run in the client's nursery. A stream the server never
+processed (GOAWAY, REFUSED_STREAM) is resent on a new connection, a few times at most.
+
 The pool's own background work (closing idle connections at their keep-alive expiry) runs in
 the client's nursery through `run_housekeeping`. Closing the pool closes every connection,
 in use or idle, and wakes every waiter with `ClientStateError`; streams still held by
@@ -30,7 +34,13 @@ from typing import TYPE_CHECKING
 import outcome
 import trio
 
-from .._exceptions import ClientStateError, ConnectTimeout, PoolTimeout, TransportError
+from .._exceptions import (
+    ClientStateError,
+    ConnectTimeout,
+    PoolTimeout,
+    TransportError,
+    UnsupportedProtocol,
+)
 from ._connect import (
     ConnectProgress,
     close_stream_now,
@@ -39,6 +49,8 @@ from ._connect import (
     open_stream,
 )
 from ._errors import CLIENT_CLOSED
+from ._h2_stream import H2ResponseStream, H2Stream
+from ._http2 import HTTP2Connection, RetryOnNewConnection
 from ._http11 import HTTP11Connection, ResponseHead, StaleConnection, request_event
 from ._pool_state import Origin, Plan, PoolEntry, PoolState, PoolStatistics
 from ._stream import ResponseStream
@@ -50,25 +62,28 @@ if TYPE_CHECKING:
 __all__ = ["Connection", "ConnectionPool"]
 
 _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
+_H2_RETRIES = 3
 
 
 class Connection(PoolEntry):
     """A pooled connection: counted from the moment a request reserves it."""
 
-    __slots__ = ("connecting", "http")
+    __slots__ = ("connect_scope", "http")
 
     def __init__(self, origin: Origin) -> None:
         super().__init__(origin)
-        self.http: HTTP11Connection | None = None
-        self.connecting: trio.CancelScope | None = None  # cancelled if closed mid-connect
+        self.http: HTTP11Connection | HTTP2Connection | None = None
+        self.connect_scope: trio.CancelScope | None = None  # cancelled if closed mid-connect
 
     def close_now(self, reason: str | None = None) -> None:
         """Close the socket at once (wakes blocked readers); never raises, never awaits."""
         self.is_closed = True
-        if self.connecting is not None:
-            self.connecting.cancel()
+        if self.connect_scope is not None:
+            self.connect_scope.cancel()
         http = self.http
-        if http is not None:
+        if isinstance(http, HTTP2Connection):
+            http.close_now(reason)
+        elif http is not None:
             if reason is not None and http.closed_reason is None:
                 http.closed_reason = reason
             close_stream_now(http._stream)
@@ -82,8 +97,12 @@ class ConnectionPool:
         *,
         limits: Limits,
         ssl_context: ssl.SSLContext | None,
+        http1: bool = True,
+        http2: bool = False,
         uds: str | None = None,
         local_address: str | None = None,
+        write_timeout: float | None = None,
+        http2_ping_interval: float | None = None,
     ) -> None:
         self._books: PoolState[Connection] = PoolState(
             Connection,
@@ -93,27 +112,43 @@ class ConnectionPool:
             keepalive_expiry=limits.keepalive_expiry,
         )
         self._ssl_context = ssl_context
+        self._http1 = http1
+        self._http2 = http2
         self._uds = uds
         self._local_address = local_address
+        self._write_timeout = write_timeout
+        self._ping_interval = http2_ping_interval
+        self._nursery: trio.Nursery | None = None
         self._closed_reason: str | None = None
         self._wake_housekeeping: trio.CancelScope | None = None
         self._housekeeping_idle = True
+
+    def attach(self, nursery: trio.Nursery) -> None:
+        """The client's nursery, where HTTP/2 connections run their reader and writer."""
+        self._nursery = nursery
 
     # -- public to the client layer -------------------------------------------------------
 
     async def handle_request(
         self, request: Request, timeout: Timeout, total_deadline: float
-    ) -> tuple[ResponseHead, ResponseStream]:
+    ) -> tuple[ResponseHead, ResponseStream | H2ResponseStream]:
         """Send `request` and return its response head and a body stream owning the entry."""
         origin = request.url._origin_key
-        can_retry = request._method_bytes in _IDEMPOTENT and isinstance(request._body, bytes)
+        replayable = isinstance(request._body, bytes)
+        can_retry = request._method_bytes in _IDEMPOTENT and replayable
+        h2_retries = _H2_RETRIES if replayable else 0
         event = request_event(request)  # an invalid request must not cost a connection
         while True:
-            conn = await self._acquire(origin, request, timeout.pool, total_deadline)
+            pool_deadline = _deadline(timeout.pool, total_deadline)
+            conn = await self._acquire(origin, request, timeout.pool, pool_deadline, total_deadline)
             try:
                 if conn.http is None:
                     await self._connect(conn, request, timeout.connect, total_deadline)
                 http = conn.http
+                if isinstance(http, HTTP2Connection):
+                    return await self._exchange_h2(
+                        conn, http, request, timeout, pool_deadline, total_deadline
+                    )
                 assert http is not None
                 write_error = await http.send_request(request, event, timeout.write, total_deadline)
                 try:
@@ -128,10 +163,33 @@ class ConnectionPool:
                     can_retry = False
                     continue
                 raise stale.error from stale.__cause__
+            except RetryOnNewConnection as refused:
+                self.release(conn, reusable=True)
+                if h2_retries:
+                    h2_retries -= 1
+                    continue
+                raise refused.as_remote_error(request) from None
             except BaseException:
                 self.release(conn, reusable=False)
                 raise
             return head, ResponseStream(self, conn, http, request, timeout.read, total_deadline)
+
+    async def _exchange_h2(
+        self,
+        conn: Connection,
+        http: HTTP2Connection,
+        request: Request,
+        timeout: Timeout,
+        pool_deadline: float,
+        total: float,
+    ) -> tuple[ResponseHead, H2ResponseStream]:
+        stream: H2Stream = await http.start_stream(request, pool_deadline, timeout.write, total)
+        try:
+            head = await http.receive_response_head(stream, request, timeout.read, total)
+        except BaseException:
+            http.abandon(stream)
+            raise
+        return head, H2ResponseStream(self, conn, http, stream, request, timeout.read, total)
 
     def release(self, conn: Connection, *, reusable: bool) -> None:
         """A request is done with `conn`: keep it for reuse or close it. Synchronous."""
@@ -142,7 +200,11 @@ class ConnectionPool:
         if http is None:  # it never finished connecting
             self._execute(self._books.abandon_connect(conn))
             return
-        reusable = reusable and http.finish_cycle()
+        if isinstance(http, HTTP2Connection):
+            # One stream's fate (reset, cancelled) says nothing about the connection's.
+            reusable = http.is_usable
+        else:
+            reusable = reusable and http.finish_cycle()
         plan = self._books.checkin(conn, reusable=reusable, now=trio.current_time())
         self._execute(plan)
         if reusable and self._housekeeping_idle and self._wake_housekeeping is not None:
@@ -182,38 +244,62 @@ class ConnectionPool:
 
     # -- internals ------------------------------------------------------------------------
 
+    def _may_multiplex(self, origin: Origin) -> bool:
+        """Could a new connection to `origin` turn out to be HTTP/2?"""
+        if not self._http2:
+            return False
+        return origin[0] == "https" or not self._http1
+
     async def _acquire(
-        self, origin: Origin, request: Request, pool_timeout: float | None, total_deadline: float
+        self,
+        origin: Origin,
+        request: Request,
+        pool_timeout: float | None,
+        pool_deadline: float,
+        total_deadline: float,
     ) -> Connection:
         if self._closed_reason is not None:
             raise ClientStateError(f"Cannot send a request: {self._closed_reason}.")
         books = self._books
+        may_multiplex = self._may_multiplex(origin)
         while True:
-            conn, to_close = books.checkout(origin, trio.current_time())
+            conn, to_close = books.checkout(
+                origin, trio.current_time(), may_multiplex=may_multiplex
+            )
             for stale in to_close:
                 stale.close_now()
             if conn is None:
-                return await self._wait(origin, request, pool_timeout, total_deadline)
+                return await self._wait(
+                    origin, request, pool_deadline, total_deadline, may_multiplex, pool_timeout
+                )
             http = conn.http
-            if http is None or not is_readable(http._stream):
+            if http is None:
                 return conn
-            # The server closed it while idle (or sent junk): drop it and look again.
+            if isinstance(http, HTTP2Connection):
+                if http.is_usable:
+                    return conn
+            elif not is_readable(http._stream):
+                return conn
+            # Closed by the server while idle (or sent junk, or going away): look again.
             self._execute(books.checkin(conn, reusable=False, now=trio.current_time()))
 
     async def _wait(
-        self, origin: Origin, request: Request, pool_timeout: float | None, total_deadline: float
+        self,
+        origin: Origin,
+        request: Request,
+        deadline: float,
+        total_deadline: float,
+        may_multiplex: bool,
+        pool_timeout: float | None,
     ) -> Connection:
         books = self._books
-        waiter = books.enqueue(origin)
+        waiter = books.enqueue(origin, may_multiplex=may_multiplex)
         waiter.token = trio.lowlevel.current_task()
 
         def abort(raise_cancel: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
             books.withdraw(waiter)
             return trio.lowlevel.Abort.SUCCEEDED
 
-        deadline = total_deadline
-        if pool_timeout is not None:
-            deadline = min(trio.current_time() + pool_timeout, total_deadline)
         with trio.CancelScope(deadline=deadline) as scope:
             conn: Connection = await trio.lowlevel.wait_task_rescheduled(abort)
             return conn
@@ -227,14 +313,12 @@ class ConnectionPool:
     async def _connect(
         self, conn: Connection, request: Request, connect_timeout: float | None, total: float
     ) -> None:
-        deadline = total
-        if connect_timeout is not None:
-            deadline = min(trio.current_time() + connect_timeout, total)
+        deadline = _deadline(connect_timeout, total)
         stream: trio.abc.Stream | None = None
         progress = ConnectProgress()
         try:
             with trio.CancelScope(deadline=deadline) as scope:
-                conn.connecting = scope
+                conn.connect_scope = scope
                 stream = await open_stream(
                     conn.origin,
                     ssl_context=self._ssl_context if conn.origin[0] == "https" else None,
@@ -253,16 +337,64 @@ class ConnectionPool:
                     f"Timed out {progress.stage} {_where(conn.origin)} ({label})",
                     request=request,
                 )
+            use_h2 = self._speaks_h2(stream, conn.origin, request)
         finally:
-            conn.connecting = None
-        conn.http = HTTP11Connection(stream, _where(conn.origin))
-        self._execute(self._books.connected(conn))
+            conn.connect_scope = None
+        where = _where(conn.origin)
+        if not use_h2:
+            conn.http = HTTP11Connection(stream, where)
+            self._execute(self._books.connected(conn))
+            return
+        assert self._nursery is not None
+        http2 = HTTP2Connection(
+            stream,
+            where,
+            on_capacity=lambda capacity: self._set_capacity(conn, capacity),
+            on_unusable=lambda: self._retire(conn),
+            write_timeout=self._write_timeout,
+            ping_interval=self._ping_interval,
+        )
+        conn.http = http2
+        self._execute(self._books.connected(conn, 1, multiplexed=True))  # SETTINGS decide
+        http2.start(self._nursery)
+
+    def _speaks_h2(self, stream: trio.abc.Stream, origin: Origin, request: Request) -> bool:
+        """The protocol to use on a fresh stream: ALPN's choice, or prior knowledge."""
+        if not self._http2:
+            return False
+        if isinstance(stream, trio.SSLStream):
+            if stream.selected_alpn_protocol() == "h2":
+                return True
+            if self._http1:
+                return False
+            close_stream_now(stream)
+            raise UnsupportedProtocol(
+                f"The server {_where(origin)} does not offer HTTP/2 (ALPN chose "
+                f"{stream.selected_alpn_protocol()!r}) and http1=False leaves no fallback.",
+                request=request,
+            )
+        return not self._http1  # plain http: HTTP/2 with prior knowledge only if asked
+
+    def _set_capacity(self, conn: Connection, capacity: int) -> None:
+        if self._closed_reason is None and not conn.is_closed:
+            self._execute(self._books.set_capacity(conn, capacity))
+
+    def _retire(self, conn: Connection) -> None:
+        """An HTTP/2 connection takes no new streams (GOAWAY, error): drain, then close."""
+        if self._closed_reason is None:
+            self._execute(self._books.discard(conn))
 
     def _execute(self, plan: Plan[Connection]) -> None:
         for conn in plan.to_close:
             conn.close_now()
         for waiter in plan.granted:
             trio.lowlevel.reschedule(waiter.token, outcome.Value(waiter.entry))  # type: ignore[arg-type]
+
+
+def _deadline(seconds: float | None, total: float) -> float:
+    if seconds is None:
+        return total
+    return min(trio.current_time() + seconds, total)
 
 
 def _where(origin: Origin) -> str:

@@ -43,14 +43,24 @@ Origin = tuple[str, bytes, int]
 class PoolEntry:
     """What the books know of one connection (open, or still connecting)."""
 
-    __slots__ = ("capacity", "idle_since", "in_use", "is_closed", "origin")
+    __slots__ = (
+        "capacity",
+        "connecting",
+        "idle_since",
+        "in_use",
+        "is_closed",
+        "may_multiplex",
+        "origin",
+    )
 
     def __init__(self, origin: Origin) -> None:
         self.origin = origin
-        self.in_use = 0  # requests currently holding this connection
+        self.in_use = 0  # requests currently holding this connection (HTTP/2: streams)
         self.capacity = 1  # concurrent requests it can carry (HTTP/2 raises this)
         self.idle_since = 0.0
         self.is_closed = False
+        self.connecting = False
+        self.may_multiplex = False  # connecting, and ALPN might yet pick HTTP/2
 
 
 E = TypeVar("E", bound=PoolEntry)
@@ -59,13 +69,14 @@ E = TypeVar("E", bound=PoolEntry)
 class Waiter(Generic[E]):
     """A request queued for a connection. `entry` is set when it is granted one."""
 
-    __slots__ = ("entry", "origin", "seq", "state", "token")
+    __slots__ = ("entry", "may_multiplex", "origin", "seq", "state", "token")
 
     WAITING, GRANTED, GONE = 0, 1, 2
 
-    def __init__(self, origin: Origin, seq: int) -> None:
+    def __init__(self, origin: Origin, seq: int, may_multiplex: bool) -> None:
         self.origin = origin
         self.seq = seq
+        self.may_multiplex = may_multiplex
         self.state = Waiter.WAITING
         self.entry: E | None = None
         self.token: object = None  # for the I/O layer: the task to wake
@@ -92,11 +103,14 @@ class PoolStatistics:
 
 
 class _OriginBooks(Generic[E]):
-    __slots__ = ("entries", "idle", "waiters")
+    __slots__ = ("entries", "h1_only", "idle", "pending_multiplex", "shared", "waiters")
 
     def __init__(self) -> None:
+        self.h1_only = False  # a connection here chose HTTP/1.1: don't wait for multiplexing
         self.entries: set[E] = set()
         self.idle: list[E] = []  # a stack: the warmest connection is reused first
+        self.shared: dict[E, None] = {}  # multiplexed, busy, with room for more streams
+        self.pending_multiplex = 0  # connecting entries that may turn out multiplexed
         self.waiters: deque[Waiter[E]] = deque()
 
 
@@ -129,11 +143,22 @@ class PoolState(Generic[E]):
 
     # -- requests ------------------------------------------------------------------------
 
-    def checkout(self, origin: Origin, now: float) -> tuple[E | None, list[E]]:
-        """Grant an entry at once if possible. Returns (entry or None, entries to close)."""
+    def checkout(
+        self, origin: Origin, now: float, *, may_multiplex: bool = False
+    ) -> tuple[E | None, list[E]]:
+        """Grant an entry at once if possible. Returns (entry or None, entries to close).
+
+        `may_multiplex`: a new connection to this origin could turn out to be HTTP/2. While
+        such a connection is still connecting, further requests wait for it instead of
+        opening connections they will probably not need.
+        """
         to_close: list[E] = []
         books = self._origins.get(origin)
         if books is not None:
+            if books.shared:
+                entry = next(iter(books.shared))
+                self._take(entry, books)
+                return entry, to_close
             while books.idle:
                 entry = books.idle.pop()
                 del self._idle[entry]
@@ -141,26 +166,25 @@ class PoolState(Generic[E]):
                     self._forget(entry, books)
                     to_close.append(entry)
                     continue
-                entry.in_use = 1
-                self._active += 1
+                self._take(entry, books)
                 return entry, to_close
-        if books is not None and books.waiters and self._live_head(books.waiters) is not None:
-            return None, to_close  # someone of this origin is already queued: go behind
+            if books.pending_multiplex or self._live_head(books.waiters) is not None:
+                return None, to_close  # wait for the new connection, or behind the others
         if not self._per_host_ok(origin):
             return None, to_close
         if not self._global_ok():
             if not self._idle:
                 return None, to_close
             to_close.append(self._evict_oldest_idle())
-        entry = self._open(origin)
+        entry = self._open(origin, may_multiplex)
         entry.in_use = 1
         self._active += 1
         return entry, to_close
 
-    def enqueue(self, origin: Origin) -> Waiter[E]:
+    def enqueue(self, origin: Origin, *, may_multiplex: bool = False) -> Waiter[E]:
         """Queue a request that `checkout` could not serve."""
         self._seq += 1
-        waiter: Waiter[E] = Waiter(origin, self._seq)
+        waiter: Waiter[E] = Waiter(origin, self._seq, may_multiplex)
         books = self._books(origin)
         books.waiters.append(waiter)
         self._waiting += 1
@@ -177,17 +201,39 @@ class PoolState(Generic[E]):
                 self._announce(waiter.origin, books)
                 self._drop_if_empty(waiter.origin, books)
 
-    def connected(self, entry: E, capacity: int = 1) -> Plan[E]:
-        """A new connection finished connecting; extra capacity goes to waiters."""
-        self._connecting -= 1
-        entry.capacity = capacity
-        plan: Plan[E] = Plan()
+    def connected(self, entry: E, capacity: int = 1, *, multiplexed: bool = False) -> Plan[E]:
+        """A new connection finished connecting; extra capacity goes to waiters.
+
+        `multiplexed`: it is HTTP/2 and its real capacity comes with the server's first
+        SETTINGS (`set_capacity`); until then other requests keep waiting for it.
+        """
         books = self._origins[entry.origin]
+        if entry.may_multiplex and not multiplexed:
+            books.h1_only = True
+        entry.connecting = False
+        self._connecting -= 1
+        if multiplexed and entry.may_multiplex:
+            entry.capacity = capacity
+            return Plan()
+        return self.set_capacity(entry, capacity)
+
+    def set_capacity(self, entry: E, capacity: int) -> Plan[E]:
+        """How many requests `entry` can carry changed (HTTP/2 SETTINGS); hand out room."""
+        plan: Plan[E] = Plan()
+        entry.capacity = capacity
+        books = self._origins.get(entry.origin)
+        if books is None or entry.is_closed or entry not in books.entries:
+            return plan
+        self._end_pending(entry, books)
         while entry.in_use < entry.capacity:
             waiter = self._live_head(books.waiters)
             if waiter is None:
                 break
             self._grant(waiter, entry, plan)
+        self._place_shared(entry, books)
+        # Waiters left over (an HTTP/1.1 connection, or a full HTTP/2 one) may open more.
+        self._announce(entry.origin, books)
+        self._refill(plan)
         return plan
 
     def checkin(self, entry: E, *, reusable: bool, now: float) -> Plan[E]:
@@ -208,8 +254,10 @@ class PoolState(Generic[E]):
             return plan
         if mate is not None:
             self._grant(mate, entry, plan)
+            self._place_shared(entry, books)
             return plan
         if entry.in_use == 0:
+            books.shared.pop(entry, None)
             entry.idle_since = now
             books.idle.append(entry)
             self._idle[entry] = None
@@ -217,6 +265,8 @@ class PoolState(Generic[E]):
                 sub = self.discard(next(iter(self._idle)))
                 plan.to_close += sub.to_close
                 plan.granted += sub.granted
+        else:
+            self._place_shared(entry, books)
         return plan
 
     def discard(self, entry: E) -> Plan[E]:
@@ -226,8 +276,9 @@ class PoolState(Generic[E]):
         if books is None or entry not in books.entries:
             return plan  # already forgotten
         if entry.in_use > 0:
-            # Still held by requests (HTTP/2 streams): they will check in later.
+            # Still held by requests (HTTP/2 streams, a GOAWAY): they check in later.
             entry.is_closed = True
+            books.shared.pop(entry, None)
             return plan
         if entry in self._idle:
             del self._idle[entry]
@@ -239,7 +290,9 @@ class PoolState(Generic[E]):
 
     def abandon_connect(self, entry: E) -> Plan[E]:
         """A granted new entry never finished connecting (failure or cancellation)."""
-        self._connecting -= 1
+        books = self._origins.get(entry.origin)
+        if books is not None and entry.connecting:
+            self._end_connecting(entry, books)
         entry.in_use -= 1
         self._active -= 1
         return self.discard(entry)
@@ -317,16 +370,49 @@ class PoolState(Generic[E]):
     def _is_expired(self, entry: E, now: float) -> bool:
         return self._expiry is not None and now - entry.idle_since >= self._expiry
 
-    def _open(self, origin: Origin) -> E:
+    def _open(self, origin: Origin, may_multiplex: bool) -> E:
         """Count a new, not yet connected entry against the limits (in_use is the caller's)."""
         entry = self._new_entry(origin)
-        self._books(origin).entries.add(entry)
+        books = self._books(origin)
+        books.entries.add(entry)
+        entry.connecting = True
+        entry.may_multiplex = may_multiplex = may_multiplex and not books.h1_only
+        if may_multiplex:
+            books.pending_multiplex += 1
         self._total += 1
         self._connecting += 1
         return entry
 
+    def _end_connecting(self, entry: E, books: _OriginBooks[E]) -> None:
+        entry.connecting = False
+        self._connecting -= 1
+        self._end_pending(entry, books)
+
+    def _end_pending(self, entry: E, books: _OriginBooks[E]) -> None:
+        """We now know whether `entry` multiplexes: stop holding its origin's waiters."""
+        if entry.may_multiplex:
+            entry.may_multiplex = False
+            books.pending_multiplex -= 1
+
+    def _take(self, entry: E, books: _OriginBooks[E]) -> None:
+        """A new request takes one more place on an existing entry."""
+        entry.in_use += 1
+        self._active += 1
+        self._place_shared(entry, books)
+
+    def _place_shared(self, entry: E, books: _OriginBooks[E]) -> None:
+        """Keep `shared` exact: multiplexed entries that are busy but have room."""
+        if entry.capacity > 1 and 0 < entry.in_use < entry.capacity and not entry.is_closed:
+            books.shared[entry] = None
+        else:
+            books.shared.pop(entry, None)
+
     def _forget(self, entry: E, books: _OriginBooks[E]) -> None:
         entry.is_closed = True
+        if entry.connecting:
+            self._end_connecting(entry, books)
+        self._end_pending(entry, books)
+        books.shared.pop(entry, None)
         books.entries.discard(entry)
         self._total -= 1
         self._drop_if_empty(entry.origin, books)
@@ -364,12 +450,12 @@ class PoolState(Generic[E]):
             waiter = self._oldest_ready()
             if waiter is None:
                 return
-            self._grant(waiter, self._open(waiter.origin), plan)
+            self._grant(waiter, self._open(waiter.origin, waiter.may_multiplex), plan)
 
     def _announce(self, origin: Origin, books: _OriginBooks[E]) -> None:
         """The origin's oldest waiter may compete for a global slot: enter it in the heap."""
         head = self._live_head(books.waiters)
-        if head is not None and self._per_host_ok(origin):
+        if head is not None and self._per_host_ok(origin) and not books.pending_multiplex:
             heapq.heappush(self._ready, (head.seq, origin))
 
     def _oldest_ready(self) -> Waiter[E] | None:
@@ -379,7 +465,12 @@ class PoolState(Generic[E]):
             seq, origin = ready[0]
             books = self._origins.get(origin)
             head = None if books is None else self._live_head(books.waiters)
-            if head is not None and head.seq == seq and self._per_host_ok(origin):
+            if (
+                head is not None
+                and head.seq == seq
+                and self._per_host_ok(origin)
+                and not books.pending_multiplex  # type: ignore[union-attr]
+            ):
                 return head
             heapq.heappop(ready)
         return None

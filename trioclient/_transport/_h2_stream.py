@@ -1,0 +1,147 @@
+"""One HTTP/2 exchange: its state, the waits of the task that owns it, and its body stream.
+
+The connection's reader task (`_http2.py`) is the only code that feeds an `H2Stream`; the
+request's own task is the only code that waits on it. They meet through plain attributes
+and a `trio.Event` that the reader sets, so a waiting request can be cancelled at any
+moment without touching the connection: giving a stream up (`abandon`) is synchronous. It
+resets the stream with RST_STREAM(CANCEL) if it is still open and hands the flow-control
+credit of any unread data back, so one abandoned stream never shrinks the window its
+siblings share.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+import trio
+
+from .._exceptions import ReadTimeout, StreamClosed, TransportError
+from ._errors import fresh_error
+
+if TYPE_CHECKING:
+    from .._request import Request
+    from ._http2 import HTTP2Connection
+    from ._pool import Connection, ConnectionPool
+
+__all__ = ["H2ResponseStream", "H2Stream"]
+
+
+class H2Stream:
+    """What has arrived for one stream, as delivered by the reader task."""
+
+    __slots__ = (
+        "_waiter",
+        "chunks",
+        "ended",
+        "error",
+        "head",
+        "id",
+        "request_done",
+        "trailers",
+        "unacked",
+    )
+
+    def __init__(self, stream_id: int) -> None:
+        self.id = stream_id
+        self.head: list[tuple[bytes, bytes]] | None = None
+        self.chunks: deque[tuple[bytes, int]] = deque()  # (data, flow-controlled length)
+        self.unacked = 0  # flow-controlled bytes received but not yet consumed
+        self.ended = False
+        self.error: TransportError | None = None
+        self.trailers: list[tuple[bytes, bytes]] = []
+        self.request_done = False
+        self._waiter: trio.Event | None = None
+
+    def notify(self) -> None:
+        """Wake the task waiting on this stream (called by the reader task)."""
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            waiter.set()
+
+    async def wait(self, deadline: float, request: Request, where: str, label: str) -> None:
+        """Wait for the reader to deliver something, until `deadline` (ReadTimeout)."""
+        waiter = self._waiter = trio.Event()
+        with trio.CancelScope(deadline=deadline) as scope:
+            await waiter.wait()
+        if scope.cancelled_caught:
+            raise ReadTimeout(
+                f"Timed out reading the response from {where} ({label})", request=request
+            )
+
+
+class H2ResponseStream:
+    """Raw body bytes of one HTTP/2 response; gives its stream slot back exactly once."""
+
+    __slots__ = ("_conn", "_done", "_h2", "_pool", "_read_timeout", "_request", "_stream", "_total")
+
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        conn: Connection,
+        http: HTTP2Connection,
+        stream: H2Stream,
+        request: Request,
+        read_timeout: float | None,
+        total_deadline: float,
+    ) -> None:
+        self._pool = pool
+        self._conn = conn
+        self._h2 = http
+        self._stream = stream
+        self._request = request
+        self._read_timeout = read_timeout
+        self._total = total_deadline
+        self._done = False
+
+    @property
+    def closed_reason(self) -> str | None:
+        """Why the pool closed the connection under this stream (the client closed), if so."""
+        return None if self._done else self._h2.closed_reason
+
+    @property
+    def trailers(self) -> list[tuple[bytes, bytes]]:
+        """Trailing headers, once the body has been read to its end."""
+        return self._stream.trailers
+
+    async def receive_some(self) -> bytes:
+        """The next body chunk; b"" at the end of the body."""
+        if self._done:
+            raise StreamClosed()
+        reason = self._h2.closed_reason
+        if reason is not None:
+            self._give_back()
+            raise StreamClosed(f"The response stream was closed because {reason}.")
+        stream = self._stream
+        try:
+            while not stream.chunks:
+                if stream.error is not None:
+                    raise fresh_error(stream.error, self._request)
+                if stream.ended:
+                    self._give_back()
+                    return b""
+                await self._h2.wait_stream(stream, self._request, self._read_timeout, self._total)
+        except BaseException:
+            self._give_back()
+            raise
+        data, flow_length = stream.chunks.popleft()
+        self._h2.consumed(stream, flow_length)
+        if not data:  # pragma: no cover - empty DATA frames are not queued
+            return await self.receive_some()
+        return data
+
+    def close(self) -> None:
+        """Give the stream back; reset it first if the body was not read to its end."""
+        self._give_back()
+
+    async def aclose(self) -> None:
+        """Close the stream (a checkpoint, like every public async method)."""
+        self.close()
+        await trio.lowlevel.checkpoint()
+
+    def _give_back(self) -> None:
+        if not self._done:
+            self._done = True
+            self._h2.abandon(self._stream)
+            self._pool.release(self._conn, reusable=True)

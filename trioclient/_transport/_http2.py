@@ -1,0 +1,528 @@
+"""HTTP/2 over one byte stream: a sans-I/O `h2.H2Connection` driven by two tasks.
+
+Theory of operation
+-------------------
+Each connection has a reader task and a writer task, both in the client's nursery (as
+njsmith argued in httpx #258, HTTP/2 needs someone reading at all times: PINGs, SETTINGS,
+WINDOW_UPDATEs and other streams' data arrive whether or not a given request is waiting).
+The reader feeds every frame to h2 and routes the events to per-stream `H2Stream` objects.
+The writer is the only code that writes to the socket: request tasks change h2's state
+synchronously (headers, data, resets, window credit) and then just wake the writer. So a
+request task is never cancelled half-way through a socket write, which would corrupt the
+framing for every sibling stream; cancelling a request only ever costs a RST_STREAM.
+
+Flow control: every stream's receive window is STREAM_WINDOW, so a stream buffers at most
+that much unread data; credit goes back to the server only as the consumer reads (back-
+pressure). The connection window is much larger, so one slow consumer cannot stall its
+siblings. Uploads respect the server's windows; one WINDOW_UPDATE wakes every sender
+waiting for credit (a ParkingLot, `unpark_all`).
+
+GOAWAY: the connection takes no new streams. Streams the server never processed (above
+`last_stream_id`) fail with `RetryOnNewConnection` and the pool resends them on a new
+connection; the others finish, and the connection closes once idle. h2 moves its state
+machine to CLOSED on any GOAWAY, which would refuse the remaining frames of streams that
+are allowed to finish, so for a graceful GOAWAY (NO_ERROR) we put it back to CLIENT_OPEN.
+
+Rejected: the whoever-holds-the-lock-reads design (httpcore), which needs a request to be
+waiting for anything to be read and lets the pool's stream count drift from h2's (#1022).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
+import h2.exceptions
+import h2.settings
+import trio
+
+from .._exceptions import (
+    ClientStateError,
+    LocalProtocolError,
+    ReadError,
+    RemoteProtocolError,
+    TransportError,
+    WriteError,
+    WriteTimeout,
+)
+from ._connect import close_stream_now
+from ._errors import IO_ERRORS, fresh_error, translate
+from ._h2_stream import H2Stream
+from ._http11 import ResponseHead
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterable
+
+    from .._request import Request
+
+__all__ = ["HTTP2Connection", "RetryOnNewConnection"]
+
+READ_SIZE = 64 * 1024
+STREAM_WINDOW = 1024 * 1024
+CONNECTION_WINDOW = 16 * 1024 * 1024
+MAX_STREAMS = 1000  # our own ceiling, whatever the server allows
+MAX_HEAD_SIZE = 100 * 1024
+_SKIP = frozenset(
+    {b"host", b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
+)
+
+
+class RetryOnNewConnection(TransportError):
+    """Internal: the server did not process this stream (GOAWAY, REFUSED_STREAM)."""
+
+    def as_remote_error(self, request: Request) -> RemoteProtocolError:
+        """What the caller sees when the retries ran out."""
+        return RemoteProtocolError(f"{self} (retried on new connections)", request=request)
+
+
+class HTTP2Connection:
+    """One HTTP/2 connection shared by many concurrent requests."""
+
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        where: str,
+        *,
+        on_capacity: Callable[[int], None],
+        on_unusable: Callable[[], None],
+        write_timeout: float | None,
+        ping_interval: float | None = None,
+    ) -> None:
+        self._stream = stream
+        self.where = where
+        self._on_capacity = on_capacity
+        self._on_unusable = on_unusable
+        self._write_timeout = write_timeout
+        self._ping_interval = ping_interval
+        config = h2.config.H2Configuration(client_side=True, header_encoding=None)
+        self._h2 = h2.connection.H2Connection(config=config)
+        self._h2.local_settings = h2.settings.Settings(
+            client=True,
+            initial_values={
+                h2.settings.SettingCodes.ENABLE_PUSH: 0,
+                h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: STREAM_WINDOW,
+                h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 100,
+                h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: MAX_HEAD_SIZE,
+            },
+        )
+        self._h2.initiate_connection()
+        self._h2.increment_flow_control_window(CONNECTION_WINDOW - 65535)
+        self._streams: dict[int, H2Stream] = {}
+        self._window = trio.lowlevel.ParkingLot()  # senders waiting for flow-control credit
+        self._slots = trio.lowlevel.ParkingLot()  # senders waiting for a stream slot
+        self._writer_wakeup: trio.Event | None = None
+        self._last_received = 0.0
+        self.closed_reason: str | None = None
+        self.error: TransportError | None = None  # set once the connection is unusable
+        self.draining = False  # GOAWAY received: no new streams
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self, nursery: trio.Nursery) -> None:
+        """Start the reader and writer tasks; the connection preface goes out at once."""
+        self._last_received = trio.current_time()
+        nursery.start_soon(self._read_loop)
+        nursery.start_soon(self._write_loop)
+
+    @property
+    def is_usable(self) -> bool:
+        """True while new streams may be started on this connection."""
+        return self.error is None and not self.draining and self.closed_reason is None
+
+    def close_now(self, reason: str | None = None) -> None:
+        """Close the socket at once; every waiting stream learns why. Never awaits."""
+        if reason is not None and self.closed_reason is None:
+            self.closed_reason = reason
+        if self.error is None:
+            self._fail(ReadError(f"The connection to {self.where} was closed."), notify=False)
+        close_stream_now(self._stream)
+        self._want_write()
+
+    # -- used by request tasks ------------------------------------------------------------
+
+    async def start_stream(
+        self,
+        request: Request,
+        pool_deadline: float,
+        write_timeout: float | None,
+        total_deadline: float,
+    ) -> H2Stream:
+        """Open a stream and send the request (headers, then body within the windows)."""
+        conn = self._h2
+        while conn.open_outbound_streams >= min(
+            conn.remote_settings.max_concurrent_streams, MAX_STREAMS
+        ):
+            # The server lowered its limit below what the pool granted: wait for a slot.
+            self._check_usable(request)
+            with trio.move_on_at(pool_deadline):
+                await self._slots.park()
+            if trio.current_time() >= pool_deadline:
+                raise RetryOnNewConnection(
+                    f"No stream slot freed on {self.where} in time", request=request
+                )
+        self._check_usable(request)
+        body = request._body
+        stream = H2Stream(conn.get_next_available_stream_id())
+        self._streams[stream.id] = stream
+        try:
+            conn.send_headers(stream.id, _h2_headers(request), end_stream=body == b"")
+        except h2.exceptions.H2Error as exc:
+            del self._streams[stream.id]
+            raise LocalProtocolError(
+                f"Refused to send an invalid HTTP/2 request: {exc}", request=request
+            ) from exc
+        self._want_write()
+        if body == b"":
+            stream.request_done = True
+            return stream
+        try:
+            if isinstance(body, bytes):
+                await self._send_data(stream, body, request, write_timeout, total_deadline)
+            else:
+                await self._send_stream(stream, body, request, write_timeout, total_deadline)
+            conn.end_stream(stream.id)
+            stream.request_done = True
+            self._want_write()
+        except h2.exceptions.StreamClosedError:
+            pass  # the server answered (and reset) early: its response is what counts
+        except h2.exceptions.H2Error as exc:
+            raise self._stream_error(stream, request, exc) from exc
+        return stream
+
+    async def receive_response_head(
+        self, stream: H2Stream, request: Request, read_timeout: float | None, total: float
+    ) -> ResponseHead:
+        """Wait for the response headers of `stream`."""
+        while stream.head is None:
+            if stream.error is not None:
+                raise fresh_error(stream.error, request)
+            await self.wait_stream(stream, request, read_timeout, total)
+        status = 0
+        headers = []
+        for name, value in stream.head:
+            if name == b":status":
+                status = int(value)
+            elif not name.startswith(b":"):
+                headers.append((name, value))
+        return ResponseHead(status, b"", headers, "HTTP/2")
+
+    async def wait_stream(
+        self, stream: H2Stream, request: Request, read_timeout: float | None, total: float
+    ) -> None:
+        """Wait for the reader to deliver something for `stream`."""
+        deadline = total
+        label = "total timeout"
+        if read_timeout is not None and trio.current_time() + read_timeout < total:
+            deadline = trio.current_time() + read_timeout
+            label = f"no data for {read_timeout:g} s"
+        await stream.wait(deadline, request, self.where, label)
+
+    def consumed(self, stream: H2Stream, flow_length: int) -> None:
+        """The consumer took `flow_length` bytes: hand the credit back to the server."""
+        stream.unacked -= flow_length
+        if flow_length and self.error is None:
+            try:
+                self._h2.acknowledge_received_data(flow_length, stream.id)
+            except h2.exceptions.H2Error:  # pragma: no cover - the stream is gone already
+                return
+            self._want_write()
+
+    def abandon(self, stream: H2Stream) -> None:
+        """The request is done with `stream`: reset it if still open, return its credit."""
+        if self._streams.pop(stream.id, None) is None:
+            return
+        if self.error is None:
+            conn = self._h2
+            if not (stream.ended and stream.request_done) and stream.error is None:
+                try:
+                    conn.reset_stream(stream.id, h2.errors.ErrorCodes.CANCEL)
+                except h2.exceptions.H2Error:
+                    pass  # h2 already considers it closed
+            if stream.unacked:
+                try:
+                    conn.acknowledge_received_data(stream.unacked, stream.id)
+                except h2.exceptions.H2Error:  # pragma: no cover
+                    pass
+                stream.unacked = 0
+            self._want_write()
+        self._slots.unpark()
+
+    # -- sending bodies -------------------------------------------------------------------
+
+    async def _send_data(
+        self,
+        stream: H2Stream,
+        data: bytes,
+        request: Request,
+        write_timeout: float | None,
+        total_deadline: float,
+    ) -> None:
+        view = memoryview(data)
+        while view:
+            window = await self._credit(stream, request, write_timeout, total_deadline)
+            size = min(window, self._h2.max_outbound_frame_size, len(view))
+            self._h2.send_data(stream.id, view[:size].tobytes())
+            view = view[size:]
+            self._want_write()
+
+    async def _send_stream(
+        self,
+        stream: H2Stream,
+        body: AsyncIterable[bytes],
+        request: Request,
+        write_timeout: float | None,
+        total_deadline: float,
+    ) -> None:
+        async for chunk in body:
+            if not isinstance(chunk, (bytes, bytearray, memoryview)):
+                raise TypeError(
+                    f"A request body stream must yield bytes, got {type(chunk).__name__}"
+                )
+            await self._send_data(stream, bytes(chunk), request, write_timeout, total_deadline)
+
+    async def _credit(
+        self, stream: H2Stream, request: Request, write_timeout: float | None, total: float
+    ) -> int:
+        """Flow-control credit for `stream`, waiting (bounded) for a WINDOW_UPDATE."""
+        while True:
+            self._check_usable(request, draining_ok=True)
+            if stream.error is not None:
+                raise fresh_error(stream.error, request)
+            window = self._h2.local_flow_control_window(stream.id)
+            if window > 0:
+                return window
+            deadline = total
+            if write_timeout is not None:
+                deadline = min(trio.current_time() + write_timeout, total)
+            with trio.move_on_at(deadline):
+                await self._window.park()
+                continue
+            raise WriteTimeout(
+                f"Timed out sending the request to {self.where} (the server granted no "
+                f"flow-control window for {write_timeout:g} s)"
+                if deadline != total
+                else f"Timed out sending the request to {self.where} (total timeout)",
+                request=request,
+            )
+
+    # -- the reader task ------------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        try:
+            while self.error is None:
+                try:
+                    data = await self._stream.receive_some(READ_SIZE)
+                except IO_ERRORS as exc:
+                    self._fail_from(exc, ReadError, f"reading from {self.where}")
+                    return
+                if not data:
+                    self._fail(RemoteProtocolError(f"Server {self.where} closed the connection."))
+                    return
+                self._last_received = trio.current_time()
+                try:
+                    events = self._h2.receive_data(data)
+                except h2.exceptions.ProtocolError as exc:
+                    self._want_write()  # h2 queued a GOAWAY for the server
+                    self._fail(
+                        RemoteProtocolError(f"HTTP/2 protocol error from {self.where}: {exc}")
+                    )
+                    return
+                for event in events:
+                    self._dispatch(event)
+                self._want_write()
+        except Exception as exc:  # pragma: no cover - a bug must not crash the client
+            self._fail(RemoteProtocolError(f"Internal error on {self.where}: {exc!r}"))
+
+    def _dispatch(self, event: h2.events.Event) -> None:
+        if isinstance(event, h2.events.DataReceived):
+            stream = self._streams.get(event.stream_id)
+            length = event.flow_controlled_length or 0
+            if stream is None:  # already abandoned: just hand the credit back
+                if length:
+                    self._h2.acknowledge_received_data(length, event.stream_id)
+                return
+            if event.data:
+                stream.chunks.append((event.data, length))
+                stream.unacked += length
+            elif length:
+                self._h2.acknowledge_received_data(length, event.stream_id)
+            if event.stream_ended is not None:
+                stream.ended = True
+            stream.notify()
+        elif isinstance(event, h2.events.ResponseReceived):
+            stream = self._streams.get(event.stream_id)
+            if stream is not None:
+                stream.head = event.headers
+                stream.ended = event.stream_ended is not None
+                stream.notify()
+        elif isinstance(event, h2.events.TrailersReceived):
+            stream = self._streams.get(event.stream_id)
+            if stream is not None:
+                stream.trailers = event.headers
+                stream.ended = True
+                stream.notify()
+        elif isinstance(event, h2.events.StreamEnded):
+            stream = self._streams.get(event.stream_id)
+            if stream is not None:
+                stream.ended = True
+                stream.notify()
+        elif isinstance(event, h2.events.StreamReset):
+            stream = self._streams.get(event.stream_id)
+            if stream is not None and not stream.ended:
+                stream.error = self._reset_error(event)
+                stream.notify()
+            self._slots.unpark()
+        elif isinstance(event, (h2.events.WindowUpdated, h2.events.RemoteSettingsChanged)):
+            self._window.unpark_all()
+            if isinstance(event, h2.events.RemoteSettingsChanged):
+                limit = self._h2.remote_settings.max_concurrent_streams
+                self._on_capacity(max(1, min(limit, MAX_STREAMS)))
+                self._slots.unpark_all()
+        elif isinstance(event, h2.events.ConnectionTerminated):
+            self._goaway(event)
+
+    def _reset_error(self, event: h2.events.StreamReset) -> TransportError:
+        code = event.error_code
+        if code == h2.errors.ErrorCodes.REFUSED_STREAM:
+            return RetryOnNewConnection(f"{self.where} refused stream {event.stream_id}")
+        name = getattr(code, "name", str(code))
+        return RemoteProtocolError(
+            f"The server {self.where} reset stream {event.stream_id} ({name})"
+        )
+
+    def _goaway(self, event: h2.events.ConnectionTerminated) -> None:
+        last = event.last_stream_id or 0
+        code = event.error_code
+        name = getattr(code, "name", str(code))
+        self.draining = True
+        for stream in list(self._streams.values()):
+            if stream.id > last:
+                stream.error = RetryOnNewConnection(
+                    f"{self.where} sent GOAWAY before processing stream {stream.id}"
+                )
+                stream.notify()
+        if code != h2.errors.ErrorCodes.NO_ERROR:
+            self._fail(RemoteProtocolError(f"The server {self.where} sent GOAWAY ({name})"))
+            return
+        # Let the streams the server did accept finish (see the module docstring).
+        self._h2.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
+        self._on_unusable()
+
+    def _fail_from(self, exc: BaseException, kind: type[TransportError], doing: str) -> None:
+        if self.closed_reason is not None:
+            return  # we closed it on purpose; close_now already told every stream
+        error = translate(exc, kind, doing, request=None)
+        self._fail(error if isinstance(error, TransportError) else kind(str(error)))
+
+    def _fail(self, error: TransportError, *, notify: bool = True) -> None:
+        """The connection is unusable: every open stream fails with `error`."""
+        if self.error is not None:
+            return
+        self.error = error
+        for stream in self._streams.values():
+            if stream.error is None and not (stream.ended and stream.head is not None):
+                stream.error = error
+            stream.notify()
+        self._window.unpark_all()
+        self._slots.unpark_all()
+        self._want_write()
+        if notify:
+            self._on_unusable()
+
+    # -- the writer task ------------------------------------------------------------------
+
+    def _want_write(self) -> None:
+        wakeup = self._writer_wakeup
+        if wakeup is not None:
+            self._writer_wakeup = None
+            wakeup.set()
+
+    async def _write_loop(self) -> None:
+        conn = self._h2
+        try:
+            while True:
+                data = conn.data_to_send()
+                if not data:
+                    if self.error is not None:
+                        return
+                    self._writer_wakeup = wakeup = trio.Event()
+                    with trio.move_on_at(self._ping_deadline()):
+                        await wakeup.wait()
+                        continue
+                    self._ping_or_give_up()
+                    continue
+                if self.closed_reason is not None:
+                    return
+                try:
+                    deadline = math.inf
+                    if self._write_timeout is not None:
+                        deadline = trio.current_time() + self._write_timeout
+                    with trio.move_on_at(deadline):
+                        await self._stream.send_all(data)
+                        continue
+                    self._fail(WriteTimeout(f"Timed out writing to {self.where}"))
+                    close_stream_now(self._stream)
+                    return
+                except IO_ERRORS as exc:
+                    self._fail_from(exc, WriteError, f"writing to {self.where}")
+                    return
+        except Exception as exc:  # pragma: no cover - a bug must not crash the client
+            self._fail(RemoteProtocolError(f"Internal error on {self.where}: {exc!r}"))
+
+    def _ping_deadline(self) -> float:
+        if self._ping_interval is None:
+            return math.inf
+        return self._last_received + self._ping_interval
+
+    def _ping_or_give_up(self) -> None:
+        interval = self._ping_interval
+        assert interval is not None
+        silent = trio.current_time() - self._last_received
+        if silent >= 2 * interval:
+            self._fail(ReadError(f"{self.where} did not answer a PING within {interval:g} s"))
+            close_stream_now(self._stream)
+            return
+        self._h2.ping(b"trioclnt")
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _check_usable(self, request: Request, *, draining_ok: bool = False) -> None:
+        if self.closed_reason is not None:
+            raise ClientStateError(f"Cannot send a request: {self.closed_reason}.")
+        if self.error is not None:
+            raise fresh_error(self.error, request)
+        if self.draining and not draining_ok:
+            raise RetryOnNewConnection(f"{self.where} is going away", request=request)
+
+    def _stream_error(self, stream: H2Stream, request: Request, exc: Exception) -> TransportError:
+        if stream.error is not None:
+            return fresh_error(stream.error, request)
+        return RemoteProtocolError(
+            f"HTTP/2 error on stream {stream.id} to {self.where}: {exc}", request=request
+        )
+
+
+def _h2_headers(request: Request) -> list[tuple[bytes, bytes]]:
+    url = request.url
+    authority = url.netloc
+    headers = []
+    for _, lower, value in request.headers._list:
+        if lower in _SKIP:
+            if lower == b"host":
+                authority = value
+            continue
+        if lower == b"te" and value.lower() != b"trailers":
+            continue
+        headers.append((lower, value))
+    return [
+        (b":method", request._method_bytes),
+        (b":authority", authority),
+        (b":scheme", url.scheme.encode("ascii")),
+        (b":path", url._target),
+        *headers,
+    ]
