@@ -48,6 +48,9 @@ class _RawStream(Protocol):
     @property
     def closed_reason(self) -> str | None: ...
 
+    @property
+    def trailers(self) -> list[tuple[bytes, bytes]]: ...
+
     async def receive_some(self) -> bytes: ...
 
     def close(self) -> None: ...
@@ -76,6 +79,10 @@ class _IterableStream:
     @property
     def closed_reason(self) -> str | None:
         return None
+
+    @property
+    def trailers(self) -> list[tuple[bytes, bytes]]:
+        return []
 
 
 class Response:
@@ -167,6 +174,12 @@ class Response:
         """True once the response was closed: by you, at its end, or by the client closing."""
         stream = self._stream
         return self._closed or (stream is not None and stream.closed_reason is not None)
+
+    @property
+    def trailers(self) -> Headers:
+        """Headers sent after the body (HTTP/2, or chunked HTTP/1.1); empty until it is read."""
+        stream = self._stream
+        return Headers(stream.trailers if stream is not None else None)
 
     def _closed_error(self) -> StreamClosed:
         stream = self._stream

@@ -564,3 +564,22 @@ async def test_hand_built_streaming_response() -> None:
     assert response.is_closed
     with pytest.raises(trioclient.StreamConsumed):
         response.aiter_raw()
+
+
+async def test_chunked_trailers_are_on_the_response(nursery: trio.Nursery) -> None:
+    async def handler(stream: BufferedStream) -> None:
+        await read_request(stream)
+        await stream.send_all(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n"
+            b"5\r\nhello\r\n0\r\nX-Checksum: abc123\r\n\r\n"
+        )
+
+    url = await serve_raw(nursery, handler)
+    async with trioclient.Client() as client:
+        async with client.stream("GET", url) as response:
+            assert response.trailers == {}
+            assert await response.aread() == b"hello"
+            assert response.trailers["x-checksum"] == "abc123"
+        assert (await client.get(url.replace("127.0.0.1", "localhost"))).trailers == {
+            "x-checksum": "abc123"
+        }

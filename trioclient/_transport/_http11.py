@@ -79,7 +79,16 @@ class ResponseHead:
 class HTTP11Connection:
     """One HTTP/1.1 connection: sends requests and receives responses, one at a time."""
 
-    __slots__ = ("_bytes_in", "_eof", "_h11", "_stream", "closed_reason", "reused", "where")
+    __slots__ = (
+        "_bytes_in",
+        "_eof",
+        "_h11",
+        "_stream",
+        "closed_reason",
+        "reused",
+        "trailers",
+        "where",
+    )
 
     def __init__(self, stream: trio.abc.Stream, where: str) -> None:
         self._stream = stream
@@ -89,6 +98,7 @@ class HTTP11Connection:
         self.where = where
         self.reused = False
         self.closed_reason: str | None = None
+        self.trailers: list[tuple[bytes, bytes]] = []  # of the current response
 
     # -- the exchange ---------------------------------------------------------------------
 
@@ -107,6 +117,7 @@ class HTTP11Connection:
         """
         conn = self._h11
         self._bytes_in = 0
+        self.trailers = []
         body = request._body
         try:
             data = conn.send(event)
@@ -190,6 +201,8 @@ class HTTP11Connection:
                 if event.data:
                     return bytes(event.data)
                 continue
+            if type(event) is h11.EndOfMessage and event.headers:
+                self.trailers = event.headers.raw_items()
             # EndOfMessage; ConnectionClosed; or PAUSED once the server switched protocols
             # (a 2xx to CONNECT, a 101). h11 returns PAUSED again on every call, without
             # reading: looping on it would spin forever without a checkpoint.

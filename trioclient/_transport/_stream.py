@@ -49,6 +49,11 @@ class ResponseStream:
         """Why the pool closed the connection under this stream (the client closed), if so."""
         return None if self._done else self._http.closed_reason
 
+    @property
+    def trailers(self) -> list[tuple[bytes, bytes]]:
+        """Trailing headers of a chunked response, once its body has been read."""
+        return self._http.trailers if self._done else []
+
     async def receive_some(self) -> bytes:
         """The next raw body chunk; b"" at the end of the body."""
         if self._done:
