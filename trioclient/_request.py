@@ -98,8 +98,8 @@ class Request:
             return body
         parts = [bytes(chunk) async for chunk in body]
         self._body = b"".join(parts)
-        if not parts:
-            await trio.lowlevel.checkpoint()
+        # The iterable is the caller's and may never await: checkpoint regardless.
+        await trio.lowlevel.checkpoint()
         return self._body
 
     def __aiter__(self) -> AsyncIterator[bytes]:

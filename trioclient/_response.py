@@ -493,9 +493,11 @@ class _TextIterator:
         return self
 
     async def __anext__(self) -> str:
-        while not self._pending:
-            if self._done:
-                raise StopAsyncIteration
+        # Every call is a checkpoint: the byte iterator checkpoints on each pull, and a call
+        # served from text already decoded (or finding the end) checkpoints itself.
+        pulled = False
+        while not self._pending and not self._done:
+            pulled = True
             try:
                 text = self._decoder.decode(await self._bytes.__anext__())
             except StopAsyncIteration:
@@ -508,6 +510,10 @@ class _TextIterator:
             self._pending.extend(self._chunker.decode(text))
             if self._done:
                 self._pending.extend(self._chunker.flush())
+        if not pulled:
+            await trio.lowlevel.checkpoint()
+        if not self._pending:
+            raise StopAsyncIteration
         return self._pending.popleft()
 
 
@@ -524,13 +530,18 @@ class _LineIterator:
         return self
 
     async def __anext__(self) -> str:
-        while not self._pending:
-            if self._done:
-                raise StopAsyncIteration
+        # A checkpoint on every call, as in _TextIterator (whose calls all checkpoint).
+        pulled = False
+        while not self._pending and not self._done:
+            pulled = True
             try:
                 lines = self._decoder.decode(await self._text.__anext__())
             except StopAsyncIteration:
                 self._done = True
                 lines = self._decoder.flush()
             self._pending.extend(lines)
+        if not pulled:
+            await trio.lowlevel.checkpoint()
+        if not self._pending:
+            raise StopAsyncIteration
         return self._pending.popleft()

@@ -20,8 +20,11 @@ waiting for credit (a ParkingLot, `unpark_all`).
 GOAWAY: the connection takes no new streams. Streams the server never processed (above
 `last_stream_id`) fail with `RetryOnNewConnection` and the pool resends them on a new
 connection; the others finish, and the connection closes once idle. h2 moves its state
-machine to CLOSED on any GOAWAY, which would refuse the remaining frames of streams that
-are allowed to finish, so for a graceful GOAWAY (NO_ERROR) we put it back to CLIENT_OPEN.
+machine to CLOSED on any GOAWAY, and then refuses the remaining frames of the streams that
+are allowed to finish, even later frames of the same `receive_data()` call (nginx sends
+GOAWAY and its last response in one write). So each connection's state machine gets a
+transition table in which receiving GOAWAY keeps it open; our `draining` flag is what
+stops new streams. This reaches into h2's private `_transitions` (tested against nginx).
 
 Rejected: the whoever-holds-the-lock-reads design (httpcore), which needs a request to be
 waiting for anything to be read and lets the pool's stream count drift from h2's (#1022).
@@ -67,6 +70,14 @@ STREAM_WINDOW = 1024 * 1024
 CONNECTION_WINDOW = 16 * 1024 * 1024
 MAX_STREAMS = 1000  # our own ceiling, whatever the server allows
 MAX_HEAD_SIZE = 100 * 1024
+# h2's connection transitions, except that a received GOAWAY leaves the connection open.
+_TRANSITIONS = {
+    **h2.connection.H2ConnectionStateMachine._transitions,
+    (h2.connection.ConnectionState.CLIENT_OPEN, h2.connection.ConnectionInputs.RECV_GOAWAY): (
+        None,
+        h2.connection.ConnectionState.CLIENT_OPEN,
+    ),
+}
 _SKIP = frozenset(
     {b"host", b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
 )
@@ -101,6 +112,7 @@ class HTTP2Connection:
         self._ping_interval = ping_interval
         config = h2.config.H2Configuration(client_side=True, header_encoding=None)
         self._h2 = h2.connection.H2Connection(config=config)
+        self._h2.state_machine._transitions = _TRANSITIONS  # see the module docstring
         self._h2.local_settings = h2.settings.Settings(
             client=True,
             initial_values={
@@ -409,9 +421,7 @@ class HTTP2Connection:
         if code != h2.errors.ErrorCodes.NO_ERROR:
             self._fail(RemoteProtocolError(f"The server {self.where} sent GOAWAY ({name})"))
             return
-        # Let the streams the server did accept finish (see the module docstring).
-        self._h2.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
-        self._on_unusable()
+        self._on_unusable()  # the streams the server did accept may finish
 
     def _fail_from(self, exc: BaseException, kind: type[TransportError], doing: str) -> None:
         if self.closed_reason is not None:

@@ -62,7 +62,7 @@ if TYPE_CHECKING:
 __all__ = ["Connection", "ConnectionPool"]
 
 _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
-_H2_RETRIES = 3
+_H2_RETRIES = 10  # resends of a stream the server never processed (GOAWAY, REFUSED)
 
 
 class Connection(PoolEntry):
