@@ -46,7 +46,7 @@ from ._exceptions import (
     TooManyRedirects,
     UnsupportedProtocol,
 )
-from ._headers import Headers
+from ._headers import Headers, check_header_safety
 from ._merge import RequestBuilder
 from ._redirects import redirect_request
 from ._request import Request
@@ -154,7 +154,9 @@ class Client:
 
     @headers.setter
     def headers(self, value: HeaderTypes) -> None:
-        self._builder.headers = Headers(value)
+        headers = Headers(value)
+        check_header_safety(headers.raw)
+        self._builder.headers = headers
 
     @property
     def base_url(self) -> URL:

@@ -155,6 +155,13 @@ class Headers(MutableMapping[str, str]):
         """The raw values of a field, by its lowercased bytes name (for the transport)."""
         return [value for _, lower, value in self._list if lower == lower_name]
 
+    def _has(self, lower_name: bytes) -> bool:
+        """Whether a field of that lowercased bytes name is present (for the transport)."""
+        for _, lower, _ in self._list:  # noqa: SIM110 (faster than any() here)
+            if lower == lower_name:
+                return True
+        return False
+
     def _prepend(self, name: bytes, value: str | bytes) -> None:
         """Insert one field before all others (the transport's Host header)."""
         self._list.insert(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._exceptions import UnsupportedProtocol
-from ._headers import Headers
+from ._headers import Headers, check_header_safety
 from ._request import Request
 from ._types import HeaderTypes, QueryParamTypes, RequestContent, RequestData, URLTypes
 from ._urls import URL, QueryParams
@@ -28,11 +28,14 @@ class RequestBuilder:
             base = base.copy_with(raw_path=base.raw_path + b"/")
         self.base_url = base
         self.params = QueryParams(params)
+        check_header_safety(headers.raw)
         self.headers = headers
 
     def merge_url(self, url: URLTypes) -> URL:
         """Resolve `url` against the base URL (appending to its path, like httpx)."""
         merged = url if isinstance(url, URL) else URL(url)
+        if merged._origin_key[0] in _SCHEMES and merged._origin_key[1]:
+            return merged  # the common case: an absolute http(s) URL
         if merged.is_relative_url and self.base_url.is_absolute_url:
             path = merged.raw_path.lstrip(b"/")
             merged = self.base_url.copy_with(raw_path=self.base_url.raw_path + path)
@@ -44,7 +47,7 @@ class RequestBuilder:
             raise UnsupportedProtocol(
                 f"Request URL {str(merged)!r} has an unsupported scheme {merged.scheme!r}."
             )
-        if not merged.raw_host and merged.scheme in _SCHEMES:
+        if not merged.raw_host:
             raise UnsupportedProtocol(f"Request URL {str(merged)!r} has no host.")
         return merged
 
@@ -67,7 +70,8 @@ class RequestBuilder:
             merged_url = merged_url.copy_merge_params(params)
         merged_headers = self.headers.copy()
         if headers is not None:
-            merged_headers.update(Headers(headers))
-        return Request(
-            method, merged_url, headers=merged_headers, content=content, data=data, json=json
-        )
+            extra = headers if isinstance(headers, Headers) else Headers(headers)
+            # The client's own headers were checked when they were set; only these are new.
+            check_header_safety(extra.raw)
+            merged_headers.update(extra)
+        return Request._build(method, merged_url, merged_headers, content, data, json, {})

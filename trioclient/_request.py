@@ -15,8 +15,13 @@ from ._urls import URL
 
 __all__ = ["Request"]
 
+_METHODS = {
+    m: m.encode("ascii") for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+}
+_ZERO_LENGTH = frozenset({b"POST", b"PUT", b"PATCH"})
+
 # Each body-framing header, mapped to the one it must not be sent together with.
-_FRAMING = {b"content-length": "transfer-encoding", b"transfer-encoding": "content-length"}
+_FRAMING = {b"content-length": b"transfer-encoding", b"transfer-encoding": b"content-length"}
 
 
 class Request:
@@ -59,10 +64,52 @@ class Request:
                 # Framing the user chose wins: never send Content-Length together with
                 # Transfer-Encoding (RFC 9112 6.2), whichever of the two was given.
                 lower = name.lower()
-                if lower in _FRAMING and _FRAMING[lower] in self.headers:
+                if lower in _FRAMING and self.headers._has(_FRAMING[lower]):
                     continue
                 self.headers._setdefault_raw(name, value)
         self._prepare_headers()
+
+    @classmethod
+    def _build(
+        cls,
+        method: str,
+        url: URL,
+        headers: Headers,
+        content: RequestContent | None,
+        data: RequestData | None,
+        json: Any,
+        extensions: dict[str, Any],
+    ) -> Request:
+        """Fast constructor for the client: adopts `headers` (already merged and checked)."""
+        self = cls.__new__(cls)
+        method_bytes = _METHODS.get(method)
+        if method_bytes is None:
+            method = method.upper()
+            method_bytes = method.encode("ascii")
+        self.method = method
+        self._method_bytes = method_bytes
+        self.url = url
+        self.headers = headers
+        self.extensions = extensions
+        if content is None and data is None and json is None:
+            self._body = b""
+        else:
+            body_headers, self._body = encode_request(content=content, data=data, json=json)
+            for name, value in body_headers.items():
+                lower = name.lower()
+                if lower in _FRAMING and headers._has(_FRAMING[lower]):
+                    continue
+                headers._setdefault_raw(name, value)
+        if not headers._has(b"host"):
+            headers._prepend(b"Host", url.netloc)
+        if (
+            not self._body
+            and method_bytes in _ZERO_LENGTH
+            and not headers._has(b"content-length")
+            and not headers._has(b"transfer-encoding")
+        ):
+            headers._setdefault_raw(b"Content-Length", b"0")
+        return self
 
     def _prepare_headers(self) -> None:
         headers = self.headers

@@ -642,9 +642,14 @@ async def test_bad_header_name_is_refused(nursery: trio.Nursery, name: str) -> N
 async def test_client_default_header_with_crlf_is_refused(nursery: trio.Nursery) -> None:
     counter = ConnectionCounter(respond())
     url = await serve_raw(nursery, counter)
-    async with trioclient.Client(headers={"X-Default": "a\r\nb"}) as client:
-        with pytest.raises(trioclient.LocalProtocolError, match="X-Default"):
-            await client.get(url)
+    with pytest.raises(trioclient.LocalProtocolError, match="X-Default"):
+        trioclient.Client(headers={"X-Default": "a\r\nb"})  # refused when set, not later
+    async with trioclient.Client() as client:
+        with pytest.raises(trioclient.LocalProtocolError, match="X-Later"):
+            client.headers = {"X-Later": "a\r\nb"}
+        client.headers["X-Mutated"] = "a\r\nb"  # slips past the setter...
+        with pytest.raises(trioclient.LocalProtocolError, match="X-Mutated"):
+            await client.get(url)  # ...but never reaches the wire
         assert counter.count == 0
 
 

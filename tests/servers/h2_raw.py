@@ -191,7 +191,11 @@ class H2ServerConnection(ConnectionRecord):
             yield
         finally:
             pending, self._cork = bytes(self._cork), None
-            await self.send_raw(pending)
+            async with self._send_lock:
+                # The corked bytes are older than anything h2 queued since: they go first.
+                data = pending + self.h2.data_to_send()
+                if data:
+                    await self.stream.send_all(data)
 
     async def send_headers(
         self, stream_id: int, headers: HeaderPairs, *, end_stream: bool = False

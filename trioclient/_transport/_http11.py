@@ -25,8 +25,9 @@ only if that fails does the write error surface.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import AsyncIterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import h11
 import trio
@@ -321,23 +322,56 @@ class HTTP11Connection:
             ) from exc
 
 
+# The field grammar of RFC 9110 (the rules h11 applies). Checking every field of every
+# request is a large part of h11's cost per request, yet most fields repeat (User-Agent,
+# Accept, Host...), so fields that passed are remembered and h11 is told the headers are
+# already checked (`_parsed=True`, which skips only these two regexes).
+_FIELD_NAME = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+_FIELD_VALUE = re.compile(rb"(?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?")
+_checked_fields: dict[tuple[bytes, bytes], None] = {}
+_MAX_CHECKED = 4096
+
+
 def request_event(request: Request) -> h11.Request:
     """The h11 event for `request`, or LocalProtocolError; never quotes a header value."""
     headers = request.headers.raw
+    checked = _checked_fields
+    for field in headers:
+        if field not in checked:
+            name, value = field
+            if _FIELD_NAME.fullmatch(name) is None or _FIELD_VALUE.fullmatch(value) is None:
+                _refuse(request, headers)
+            if len(checked) >= _MAX_CHECKED:
+                checked.clear()
+            checked[field] = None
     try:
         return h11.Request(
-            method=request._method_bytes, target=request.url._target, headers=headers
+            method=request._method_bytes,
+            target=request.url._target,
+            headers=headers,
+            _parsed=True,
         )
     except h11.LocalProtocolError as exc:
-        # Headers changed after the Request was built: name the culprit, not its value.
-        try:
-            check_header_safety(headers)
-        except LocalProtocolError as unsafe:
-            unsafe.request = request
-            raise
         raise LocalProtocolError(
             f"Refused to send an invalid request: {exc}", request=request
         ) from None
+
+
+def _refuse(request: Request, headers: list[tuple[bytes, bytes]]) -> NoReturn:
+    """Raise LocalProtocolError for an invalid field, naming it but never quoting its value."""
+    try:
+        check_header_safety(headers)
+    except LocalProtocolError as unsafe:
+        unsafe.request = request
+        raise
+    for name, value in headers:
+        if _FIELD_NAME.fullmatch(name) is None:
+            what = f"Illegal header name {name!r}"
+            break
+        if _FIELD_VALUE.fullmatch(value) is None:
+            what = f"Header value for {name.decode('latin-1')!r} has leading or trailing whitespace"
+            break
+    raise LocalProtocolError(f"Refused to send an invalid request: {what}", request=request)
 
 
 def _explain(

@@ -120,8 +120,7 @@ class ConnectionPool:
         self._ping_interval = http2_ping_interval
         self._nursery: trio.Nursery | None = None
         self._closed_reason: str | None = None
-        self._wake_housekeeping: trio.CancelScope | None = None
-        self._housekeeping_idle = True
+        self._housekeeping_sleep: trio.CancelScope | None = None  # its deadline: next expiry
 
     def attach(self, nursery: trio.Nursery) -> None:
         """The client's nursery, where HTTP/2 connections run their reader and writer."""
@@ -205,10 +204,15 @@ class ConnectionPool:
             reusable = http.is_usable
         else:
             reusable = reusable and http.finish_cycle()
-        plan = self._books.checkin(conn, reusable=reusable, now=trio.current_time())
-        self._execute(plan)
-        if reusable and self._housekeeping_idle and self._wake_housekeeping is not None:
-            self._wake_housekeeping.cancel()
+        now = trio.current_time()
+        self._execute(self._books.checkin(conn, reusable=reusable, now=now))
+        sleeper = self._housekeeping_sleep
+        if reusable and sleeper is not None and sleeper.deadline == math.inf:
+            # The housekeeper sleeps with nothing to expire: give it a deadline. Not a
+            # wake-up: on a busy connection that would cost a task switch per request.
+            expiry = self._books.next_expiry()
+            if expiry is not None:
+                sleeper.deadline = expiry
 
     def statistics(self) -> PoolStatistics:
         """A frozen snapshot of the pool's books."""
@@ -235,11 +239,10 @@ class ConnectionPool:
         """Close idle connections when their keep-alive expires. Runs until cancelled."""
         while True:
             deadline = self._books.next_expiry()
-            self._housekeeping_idle = deadline is None
             with trio.CancelScope(deadline=math.inf if deadline is None else deadline) as scope:
-                self._wake_housekeeping = scope
+                self._housekeeping_sleep = scope
                 await trio.sleep_forever()
-            self._wake_housekeeping = None
+            self._housekeeping_sleep = None
             self._execute(self._books.expire(trio.current_time()))
 
     # -- internals ------------------------------------------------------------------------
