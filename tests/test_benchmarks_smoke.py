@@ -1,0 +1,78 @@
+"""Smoke test of the benchmark suite (benchmarks/), so it cannot rot unnoticed.
+
+``python -m benchmarks.run --quick`` runs every workload at a tiny size with every client
+that is installed, against nginx or (when nginx is missing) the hypercorn fallback. Nothing
+here asserts a timing: only that the suite runs, writes its results, and that each client
+either ran, is unsupported for the workload (HTTP/2 for aiohttp, say), or is not installed.
+A peer that is not installed (httpx and aiohttp come with the ``bench`` extra, not ``dev``)
+is recorded as missing, which is not a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+WORKLOADS = {"W1", "W2", "W2-10", "W3", "W4", "W5", "W6", "W7"}
+
+
+def _run(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+def test_quick_run_covers_every_workload(tmp_path: Path) -> None:
+    proc = _run("--quick", "--results-dir", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-4000:]
+
+    (json_file,) = [p for p in tmp_path.glob("*.json")]
+    result = json.loads(json_file.read_text())
+    assert set(result["summary"]) == WORKLOADS
+    for name, row in result["summary"].items():
+        trioclient = row["trioclient"]
+        # W4 is HTTP/2, which trioclient may not speak yet: n/a, but never an error.
+        allowed = {"ok", "unsupported"} if name == "W4" else {"ok"}
+        assert trioclient["status"] in allowed, (name, trioclient)
+        for client, cell in row.items():
+            assert cell["status"] in {"ok", "unsupported", "missing"}, (name, client, cell)
+    assert result["summary"]["W1"]["floor-h11"]["status"] == "ok"
+    assert result["summary"]["W4"]["floor-h2"]["status"] == "ok"
+
+    markdown = (tmp_path / "latest.md").read_text()
+    assert markdown == json_file.with_suffix(".md").read_text()
+    assert "## Targets (trioclient)" in markdown
+    assert "| trioclient |" in markdown
+
+
+@pytest.mark.slow
+def test_profile_mode_writes_a_profile(tmp_path: Path) -> None:
+    proc = _run("--quick", "--profile", "W1", "--results-dir", str(tmp_path), timeout=120)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    (profile,) = tmp_path.glob("profile-W1-trioclient-*.txt")
+    assert profile.stat().st_size > 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+def test_callgrind_mode_counts_instructions(tmp_path: Path) -> None:
+    proc = _run(
+        "--quick", "--callgrind", "W1", "--callgrind-n", "3", "--results-dir", str(tmp_path)
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert re.search(r"^\| trioclient \| [\d,]+ \| [\d,]+ \| -?[\d,]+ \|$", proc.stdout, re.M)
+    (report,) = tmp_path.glob("callgrind-W1-*.md")
+    assert "instructions/request" in report.read_text()
