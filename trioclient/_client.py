@@ -364,7 +364,7 @@ class Client:
             head.status,
             head.reason,
             head.http_version,
-            Headers._from_raw([(k, k.lower(), v) for k, v in head.headers]),
+            Headers._from_raw(head.headers),
             stream,
             request,
             self.default_encoding,

@@ -114,6 +114,7 @@ class Response:
         self._encoding: str | None = None
         self._text: str | None = None
         self._started = time.perf_counter()
+        self._ended: float | None = None
         self._elapsed: datetime.timedelta | None = None
         self._stream: _RawStream | None = None
         self._content: bytes | None = None
@@ -162,6 +163,7 @@ class Response:
         self._encoding = None
         self._text = None
         self._started = time.perf_counter()
+        self._ended = None
         self._elapsed = None
         self._stream = stream
         self._content = None
@@ -222,9 +224,11 @@ class Response:
     def elapsed(self) -> datetime.timedelta:
         """Time from sending the request until the response was closed."""
         if self._elapsed is None:
-            raise RuntimeError(
-                "'.elapsed' may only be accessed after the response has been read or closed."
-            )
+            if self._ended is None:
+                raise RuntimeError(
+                    "'.elapsed' may only be accessed after the response has been read or closed."
+                )
+            self._elapsed = datetime.timedelta(seconds=self._ended - self._started)
         return self._elapsed
 
     @elapsed.setter
@@ -342,8 +346,31 @@ class Response:
         return self._content
 
     async def _read_all(self, *, checkpoint: bool) -> bytes:
-        iterator = _BodyIterator(self, decode=True, chunk_size=None, checkpoint=checkpoint)
-        self._content = b"".join([chunk async for chunk in iterator])
+        stream = self._stream
+        if checkpoint or stream is None or self.is_stream_consumed or self.is_closed:
+            iterator = _BodyIterator(self, decode=True, chunk_size=None, checkpoint=checkpoint)
+            self._content = b"".join([chunk async for chunk in iterator])
+            return self._content
+        # The client's own full read: the same steps as the iterator, without its layers.
+        self.is_stream_consumed = True
+        encoding = self.headers._get_raw(b"content-encoding")
+        decoder = decoder_for(b", ".join(encoding).decode("latin-1")) if encoding else None
+        parts = []
+        try:
+            while True:
+                raw = await stream.receive_some()
+                if not raw:
+                    break
+                self.num_bytes_downloaded += len(raw)
+                parts.append(raw if decoder is None else decoder.decode(raw))
+            if decoder is not None:
+                parts.append(decoder.flush())
+        except DecodingError as exc:
+            exc.request = self.request
+            raise
+        finally:
+            self._close()
+        self._content = parts[0] if len(parts) == 1 else b"".join(parts)
         return self._content
 
     def aiter_raw(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
@@ -371,7 +398,7 @@ class Response:
         if not self._closed:
             self._closed = True
             if self._elapsed is None:
-                self._elapsed = datetime.timedelta(seconds=time.perf_counter() - self._started)
+                self._ended = time.perf_counter()
             if self._stream is not None:
                 self._stream.close()
 

@@ -43,6 +43,7 @@ from .._exceptions import (
 )
 from .._headers import check_header_safety
 from ._errors import IO_ERRORS, translate
+from ._sockio import SocketIO
 
 if TYPE_CHECKING:
     from .._request import Request
@@ -69,7 +70,11 @@ class ResponseHead:
     __slots__ = ("headers", "http_version", "reason", "status")
 
     def __init__(
-        self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]], http_version: str
+        self,
+        status: int,
+        reason: bytes,
+        headers: list[tuple[bytes, bytes, bytes]],
+        http_version: str,
     ) -> None:
         self.status = status
         self.reason = reason
@@ -85,6 +90,7 @@ class HTTP11Connection:
         "_eof",
         "_h11",
         "_stream",
+        "io",
         "closed_reason",
         "reused",
         "trailers",
@@ -93,6 +99,8 @@ class HTTP11Connection:
 
     def __init__(self, stream: trio.abc.Stream, where: str) -> None:
         self._stream = stream
+        # Plain sockets skip Trio's stream layer on the hot path (see _sockio.py).
+        self.io = SocketIO.for_stream(stream)
         self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_SIZE)
         self._eof = False
         self._bytes_in = 0  # response bytes received in the current cycle
@@ -186,7 +194,7 @@ class HTTP11Connection:
                     continue
                 version = "HTTP/1.1" if event.http_version == b"1.1" else "HTTP/1.0"
                 return ResponseHead(
-                    event.status_code, event.reason, event.headers.raw_items(), version
+                    event.status_code, event.reason, _triples(event.headers), version
                 )
             raise RemoteProtocolError(  # pragma: no cover - h11 only yields the above here
                 f"Unexpected {type(event).__name__} from {self.where}", request=request
@@ -260,8 +268,17 @@ class HTTP11Connection:
         deadline = total_deadline
         if read_timeout is not None:
             deadline = min(trio.current_time() + read_timeout, total_deadline)
+        data: bytes | bytearray | None
         try:
-            if deadline == math.inf:
+            if self.io is not None:
+                data = await self.io.receive_some(READ_SIZE, deadline)
+                if data is None:
+                    raise ReadTimeout(
+                        f"Timed out reading the response from {self.where}"
+                        f" ({_explain(read_timeout, deadline, total_deadline)})",
+                        request=request,
+                    )
+            elif deadline == math.inf:
                 data = await self._stream.receive_some(READ_SIZE)
             else:
                 with trio.CancelScope(deadline=deadline) as scope:
@@ -283,23 +300,32 @@ class HTTP11Connection:
             if head and self.reused and self._bytes_in == 0 and isinstance(error, ReadError):
                 raise StaleConnection(error) from exc
             raise error from exc
-        if data:
-            self._bytes_in += len(data)
-        else:
+        if not data:
             self._eof = True
+            return b""
+        self._bytes_in += len(data)
         return data
 
     async def _write(
         self, data: bytes, write_timeout: float | None, total_deadline: float, request: Request
     ) -> None:
         try:
+            if self.io is not None:
+                if not await self.io.send_all(data, write_timeout, total_deadline):
+                    deadline = _deadline(write_timeout, total_deadline)
+                    raise WriteTimeout(
+                        f"Timed out sending the request to {self.where}"
+                        f" ({_explain(write_timeout, deadline, total_deadline, 'progress')})",
+                        request=request,
+                    )
+                return
             if write_timeout is None and total_deadline == math.inf:
                 await self._stream.send_all(data)
                 return
             # The write timeout bounds each *silence*, not the whole upload: a large body is
             # sent in slices, each under a fresh deadline, so an upload that keeps moving is
             # never cut off (only `total` bounds the whole of it).
-            view = memoryview(data)
+            view = memoryview(data) if len(data) > WRITE_SLICE else data
             for start in range(0, len(view) or 1, WRITE_SLICE):
                 deadline = total_deadline
                 if write_timeout is not None:
@@ -372,6 +398,24 @@ def _refuse(request: Request, headers: list[tuple[bytes, bytes]]) -> NoReturn:
             what = f"Header value for {name.decode('latin-1')!r} has leading or trailing whitespace"
             break
     raise LocalProtocolError(f"Refused to send an invalid request: {what}", request=request)
+
+
+def _triples(headers: h11._headers.Headers) -> list[tuple[bytes, bytes, bytes]]:
+    """(raw name, lowercased name, value) for each field, as our Headers keeps them.
+
+    h11 already holds exactly these triples; taking its list saves rebuilding it for every
+    response. Should h11's private attribute go away, we rebuild it (tested).
+    """
+    full = getattr(headers, "_full_items", None)
+    if isinstance(full, list):
+        return full
+    return [(name, name.lower(), value) for name, value in headers.raw_items()]
+
+
+def _deadline(timeout: float | None, total_deadline: float) -> float:
+    if timeout is None:
+        return total_deadline
+    return min(trio.current_time() + timeout, total_deadline)
 
 
 def _explain(

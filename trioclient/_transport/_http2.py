@@ -220,7 +220,7 @@ class HTTP2Connection:
             if name == b":status":
                 status = int(value)
             elif not name.startswith(b":"):
-                headers.append((name, value))
+                headers.append((name, name, value))  # HTTP/2 names are lowercase already
         return ResponseHead(status, b"", headers, "HTTP/2")
 
     async def wait_stream(

@@ -141,7 +141,8 @@ class ConnectionPool:
             pool_deadline = _deadline(timeout.pool, total_deadline)
             conn = await self._acquire(origin, request, timeout.pool, pool_deadline, total_deadline)
             try:
-                if conn.http is None:
+                fresh = conn.http is None
+                if fresh:
                     await self._connect(conn, request, timeout.connect, total_deadline)
                 http = conn.http
                 if isinstance(http, HTTP2Connection):
@@ -149,6 +150,8 @@ class ConnectionPool:
                         conn, http, request, timeout, pool_deadline, total_deadline
                     )
                 assert http is not None
+                io = http.io
+                waits = -1 if io is None or fresh else io.waits
                 write_error = await http.send_request(request, event, timeout.write, total_deadline)
                 try:
                     head = await http.receive_response_head(request, timeout.read, total_deadline)
@@ -156,6 +159,9 @@ class ConnectionPool:
                     if write_error is not None:
                         raise write_error from None
                     raise
+                if io is not None and io.waits == waits:
+                    # Nothing blocked and no connect ran: still owe a Trio checkpoint.
+                    await trio.lowlevel.checkpoint()
             except StaleConnection as stale:
                 self.release(conn, reusable=False)
                 if can_retry:
