@@ -116,7 +116,6 @@ class Client:
             {
                 "Accept": "*/*",
                 "Accept-Encoding": ACCEPT_ENCODING.decode("ascii"),
-                "Connection": "keep-alive",
                 "User-Agent": _user_agent(),
             }
         )
@@ -288,7 +287,10 @@ class Client:
             self.follow_redirects if follow_redirects is USE_CLIENT_DEFAULT else follow_redirects
         )
         flow_auth = self._auth if auth is USE_CLIENT_DEFAULT else build_auth(auth)
-        response = await self._send_handling_auth(request, flow_auth, follow, timeout, total)
+        if flow_auth is None:
+            response = await self._send_handling_redirects(request, follow, timeout, total)
+        else:
+            response = await self._send_handling_auth(request, flow_auth, follow, timeout, total)
         if not stream:
             try:
                 await response._read_all(checkpoint=False)
@@ -298,15 +300,13 @@ class Client:
         return response
 
     async def _send_handling_auth(
-        self, request: Request, auth: Auth | None, follow: bool, timeout: Timeout, total: float
+        self, request: Request, auth: Auth, follow: bool, timeout: Timeout, total: float
     ) -> Response:
         """Run the auth flow; each request it yields is sent with redirect handling.
 
         Auth wraps the redirect loop (not the reverse) so that credentials an auth flow adds
         are never re-added to a redirect that leaves the origin.
         """
-        if auth is None:
-            return await self._send_handling_redirects(request, follow, timeout, total)
         flow = auth.auth_flow(request)
         try:
             request = next(flow)
@@ -334,8 +334,19 @@ class Client:
     ) -> Response:
         history: list[Response] = []
         while True:
-            response = await self._send_single(request, timeout, total)
-            response.history = list(history)
+            self._check_open()
+            head, stream = await self._pool.handle_request(request, timeout, total)
+            response = Response._from_transport(
+                head.status,
+                head.reason,
+                head.http_version,
+                Headers._from_raw(head.headers),
+                stream,
+                request,
+                self.default_encoding,
+            )
+            if history:
+                response.history = list(history)
             if not response.has_redirect_location:
                 return response
             if not follow:
@@ -356,19 +367,6 @@ class Client:
                 response._close()
             history.append(response)
             request = next_request
-
-    async def _send_single(self, request: Request, timeout: Timeout, total: float) -> Response:
-        self._check_open()
-        head, stream = await self._pool.handle_request(request, timeout, total)
-        return Response._from_transport(
-            head.status,
-            head.reason,
-            head.http_version,
-            Headers._from_raw(head.headers),
-            stream,
-            request,
-            self.default_encoding,
-        )
 
     # -- the verbs ------------------------------------------------------------------------
 

@@ -13,12 +13,13 @@ from ._urls import URL, QueryParams
 __all__ = ["RequestBuilder"]
 
 _SCHEMES = ("http", "https")
+_URL_CACHE_SIZE = 1024
 
 
 class RequestBuilder:
     """Holds a client's defaults and builds requests from them."""
 
-    __slots__ = ("base_url", "headers", "params")
+    __slots__ = ("_urls", "base_url", "headers", "params")
 
     def __init__(
         self, base_url: URLTypes, params: QueryParamTypes | None, headers: Headers
@@ -30,10 +31,20 @@ class RequestBuilder:
         self.params = QueryParams(params)
         check_header_safety(headers.raw)
         self.headers = headers
+        # URLs are immutable and clients tend to repeat them: parse each string once.
+        self._urls: dict[str, URL] = {}
 
     def merge_url(self, url: URLTypes) -> URL:
         """Resolve `url` against the base URL (appending to its path, like httpx)."""
-        merged = url if isinstance(url, URL) else URL(url)
+        if isinstance(url, str):
+            merged = self._urls.get(url)
+            if merged is None:
+                merged = URL(url)
+                if len(self._urls) >= _URL_CACHE_SIZE:
+                    self._urls.clear()
+                self._urls[url] = merged
+        else:
+            merged = url
         if merged._origin_key[0] in _SCHEMES and merged._origin_key[1]:
             return merged  # the common case: an absolute http(s) URL
         if merged.is_relative_url and self.base_url.is_absolute_url:

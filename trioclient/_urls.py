@@ -69,7 +69,7 @@ class URL:
     `_urlparse` for the rules. Keyword arguments replace single components.
     """
 
-    __slots__ = ("_origin_key", "_str", "_target", "_uri")
+    __slots__ = ("_netloc", "_origin_key", "_str", "_target", "_uri")
 
     _uri: ParseResult
     _origin_key: tuple[str, bytes, int]
@@ -105,6 +105,7 @@ class URL:
             target = f"{target}?{uri.query}"
         self._target = target.encode("ascii")
         self._str = None
+        self._netloc: bytes | None = None
 
     # -- components ------------------------------------------------------------------
 
@@ -151,7 +152,10 @@ class URL:
     @property
     def netloc(self) -> bytes:
         """b"host" or b"host:port", with IPv6 literals in brackets."""
-        return self._uri.netloc.encode("ascii")
+        netloc = self._netloc
+        if netloc is None:
+            netloc = self._netloc = self._uri.netloc.encode("ascii")
+        return netloc
 
     @property
     def path(self) -> str:
