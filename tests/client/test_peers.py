@@ -502,6 +502,32 @@ async def test_idle_connection_closed_by_server_is_not_reused(nursery: trio.Nurs
         assert_quiet(client)
 
 
+async def test_idle_close_is_detected_before_reuse_even_for_a_post(
+    nursery: trio.Nursery,
+) -> None:
+    """A POST is never retried, so the pool must see the close before reusing the socket."""
+    from trioclient._transport._pool import STALE_CHECK_AFTER
+
+    server_closed = trio.Event()
+    inner = keepalive_then_close(0.01)
+
+    async def handler(stream: BufferedStream) -> None:
+        await inner(stream)
+        await stream.aclose()
+        server_closed.set()
+
+    counter = ConnectionCounter(handler)
+    url = await serve_raw(nursery, counter)
+    async with trioclient.Client() as client:
+        assert (await client.get(url)).text == "ok"
+        with trio.fail_after(5):
+            await server_closed.wait()
+        await trio.sleep(2 * STALE_CHECK_AFTER)  # idle long enough to be checked
+        assert (await client.post(url, content=b"once only")).text == "ok"
+        assert counter.count == 2
+        assert_quiet(client)
+
+
 async def test_reused_get_dropped_without_response_is_retried_once(
     nursery: trio.Nursery,
 ) -> None:

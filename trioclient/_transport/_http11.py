@@ -351,27 +351,34 @@ class HTTP11Connection:
 # The field grammar of RFC 9110 (the rules h11 applies). Checking every field of every
 # request is a large part of h11's cost per request, yet most fields repeat (User-Agent,
 # Accept, Host...), so fields that passed are remembered and h11 is told the headers are
-# already checked (`_parsed=True`, which skips only these two regexes).
+# already checked (`_parsed=True`, which skips only these two regexes). Whole request
+# events repeat too (a client polling one URL): h11 events are frozen, so those that were
+# built once are reused.
 _FIELD_NAME = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
 _FIELD_VALUE = re.compile(rb"(?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?")
 _checked_fields: dict[tuple[bytes, bytes], None] = {}
-_MAX_CHECKED = 4096
+_built_events: dict[tuple[bytes, bytes, tuple[tuple[bytes, bytes], ...]], h11.Request] = {}
+_MAX_CACHED = 1024
 
 
 def request_event(request: Request) -> h11.Request:
     """The h11 event for `request`, or LocalProtocolError; never quotes a header value."""
     headers = request.headers.raw
+    key = (request._method_bytes, request.url._target, tuple(headers))
+    event = _built_events.get(key)
+    if event is not None:
+        return event
     checked = _checked_fields
     for field in headers:
         if field not in checked:
             name, value = field
             if _FIELD_NAME.fullmatch(name) is None or _FIELD_VALUE.fullmatch(value) is None:
                 _refuse(request, headers)
-            if len(checked) >= _MAX_CHECKED:
+            if len(checked) >= _MAX_CACHED:
                 checked.clear()
             checked[field] = None
     try:
-        return h11.Request(
+        event = h11.Request(
             method=request._method_bytes,
             target=request.url._target,
             headers=headers,
@@ -381,6 +388,10 @@ def request_event(request: Request) -> h11.Request:
         raise LocalProtocolError(
             f"Refused to send an invalid request: {exc}", request=request
         ) from None
+    if len(_built_events) >= _MAX_CACHED:
+        _built_events.clear()
+    _built_events[key] = event
+    return event
 
 
 def _refuse(request: Request, headers: list[tuple[bytes, bytes]]) -> NoReturn:

@@ -62,6 +62,11 @@ if TYPE_CHECKING:
 __all__ = ["Connection", "ConnectionPool"]
 
 _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
+# An idle HTTP/1.1 connection is checked for a close by the server (a poll syscall) before
+# reuse only if it was idle this long: servers close idle connections after seconds, not
+# within the microseconds a busy pool keeps them idle, and the syscall is a measurable part
+# of a request's cost there. (An idempotent request is retried anyway; see handle_request.)
+STALE_CHECK_AFTER = 0.05
 _H2_RETRIES = 10  # resends of a stream the server never processed (GOAWAY, REFUSED)
 
 
@@ -141,8 +146,7 @@ class ConnectionPool:
             pool_deadline = _deadline(timeout.pool, total_deadline)
             conn = await self._acquire(origin, request, timeout.pool, pool_deadline, total_deadline)
             try:
-                fresh = conn.http is None
-                if fresh:
+                if conn.http is None:
                     await self._connect(conn, request, timeout.connect, total_deadline)
                 http = conn.http
                 if isinstance(http, HTTP2Connection):
@@ -150,18 +154,18 @@ class ConnectionPool:
                         conn, http, request, timeout, pool_deadline, total_deadline
                     )
                 assert http is not None
-                io = http.io
-                waits = -1 if io is None or fresh else io.waits
                 write_error = await http.send_request(request, event, timeout.write, total_deadline)
+                if http.io is not None:
+                    # The checkpoint every request owes (the socket calls may not have blocked),
+                    # placed where it also pays: while other tasks run, the server answers,
+                    # and the read below finds the response instead of waiting in epoll.
+                    await trio.lowlevel.checkpoint()
                 try:
                     head = await http.receive_response_head(request, timeout.read, total_deadline)
                 except TransportError:
                     if write_error is not None:
                         raise write_error from None
                     raise
-                if io is not None and io.waits == waits:
-                    # Nothing blocked and no connect ran: still owe a Trio checkpoint.
-                    await trio.lowlevel.checkpoint()
             except StaleConnection as stale:
                 self.release(conn, reusable=False)
                 if can_retry:
@@ -272,9 +276,8 @@ class ConnectionPool:
         books = self._books
         may_multiplex = self._may_multiplex(origin)
         while True:
-            conn, to_close = books.checkout(
-                origin, trio.current_time(), may_multiplex=may_multiplex
-            )
+            now = trio.current_time()
+            conn, to_close = books.checkout(origin, now, may_multiplex=may_multiplex)
             for stale in to_close:
                 stale.close_now()
             if conn is None:
@@ -287,7 +290,7 @@ class ConnectionPool:
             if isinstance(http, HTTP2Connection):
                 if http.is_usable:
                     return conn
-            elif not is_readable(http._stream):
+            elif now - conn.idle_since < STALE_CHECK_AFTER or not is_readable(http._stream):
                 return conn
             # Closed by the server while idle (or sent junk, or going away): look again.
             self._execute(books.checkin(conn, reusable=False, now=trio.current_time()))

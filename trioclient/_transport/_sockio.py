@@ -17,8 +17,8 @@ deadline. Only public APIs are used. The descriptor is looked up before every sy
 never cached: closing the socket (the pool does that from another task when the client
 closes) sets it to -1, and its number may be reused by a new socket at once.
 
-Waiting is a Trio checkpoint; a call that did not wait is not. `waits` counts the waits, so
-the connection can add the one checkpoint each public call owes when nothing blocked.
+Waiting is a Trio checkpoint; a call that did not wait is not, so the pool adds one
+checkpoint per request itself (right after sending it).
 
 Only Trio's own socket class takes this path. A socket from a custom socket factory (test
 instrumentation, fault injection) keeps going through `SocketStream`, so that it still sees
@@ -39,11 +39,10 @@ __all__ = ["SocketIO"]
 class SocketIO:
     """Non-blocking reads and writes on one Trio socket, with deadlines."""
 
-    __slots__ = ("_sock", "waits")
+    __slots__ = ("_sock",)
 
     def __init__(self, sock: trio.socket.SocketType) -> None:
         self._sock = sock
-        self.waits = 0
 
     @classmethod
     def for_stream(cls, stream: trio.abc.Stream) -> SocketIO | None:
@@ -92,7 +91,6 @@ class SocketIO:
     async def _wait(
         self, wait: Callable[[trio.socket.SocketType], Awaitable[None]], deadline: float
     ) -> bool:
-        self.waits += 1
         if deadline == math.inf:
             await wait(self._sock)
             return True
