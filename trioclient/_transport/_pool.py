@@ -144,7 +144,12 @@ class ConnectionPool:
         event = request_event(request)  # an invalid request must not cost a connection
         while True:
             pool_deadline = _deadline(timeout.pool, total_deadline)
-            conn = await self._acquire(origin, request, timeout.pool, pool_deadline, total_deadline)
+            may_multiplex = self._may_multiplex(origin)
+            conn = self._checkout(origin, may_multiplex)
+            if conn is None:
+                conn = await self._wait(
+                    origin, request, pool_deadline, total_deadline, may_multiplex, timeout.pool
+                )
             try:
                 if conn.http is None:
                     await self._connect(conn, request, timeout.connect, total_deadline)
@@ -263,27 +268,18 @@ class ConnectionPool:
             return False
         return origin[0] == "https" or not self._http1
 
-    async def _acquire(
-        self,
-        origin: Origin,
-        request: Request,
-        pool_timeout: float | None,
-        pool_deadline: float,
-        total_deadline: float,
-    ) -> Connection:
+    def _checkout(self, origin: Origin, may_multiplex: bool) -> Connection | None:
+        """A connection at once, or None (then the caller waits). Synchronous on purpose."""
         if self._closed_reason is not None:
             raise ClientStateError(f"Cannot send a request: {self._closed_reason}.")
         books = self._books
-        may_multiplex = self._may_multiplex(origin)
         while True:
             now = trio.current_time()
             conn, to_close = books.checkout(origin, now, may_multiplex=may_multiplex)
             for stale in to_close:
                 stale.close_now()
             if conn is None:
-                return await self._wait(
-                    origin, request, pool_deadline, total_deadline, may_multiplex, pool_timeout
-                )
+                return None
             http = conn.http
             if http is None:
                 return conn
@@ -293,7 +289,7 @@ class ConnectionPool:
             elif now - conn.idle_since < STALE_CHECK_AFTER or not is_readable(http._stream):
                 return conn
             # Closed by the server while idle (or sent junk, or going away): look again.
-            self._execute(books.checkin(conn, reusable=False, now=trio.current_time()))
+            self._execute(books.checkin(conn, reusable=False, now=now))
 
     async def _wait(
         self,
