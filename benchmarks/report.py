@@ -136,6 +136,14 @@ def targets(
             f"peak grew {growth:.1f} MiB while downloading",
             growth < 16,
         )
+    w3h2 = cell("W3-h2", "trioclient")
+    if w3h2["status"] == "ok":
+        growth = w3h2["rss_growth_mib"]
+        add(
+            "W3-h2 (HTTP/2) peak RSS independent of body size",
+            f"peak grew {growth:.1f} MiB while downloading",
+            growth < 16,
+        )
     ratio_target("W4", "floor-h2", 0.9)
     w6 = cell("W6", "trioclient")
     if w6["status"] == "ok" and "w6_vs_expected" in w6:

@@ -87,6 +87,15 @@ FULL: dict[str, Workload] = {
         ),
         Workload("W3", "streamed 100 MiB download (10 in a row)", "stream", "100m.bin", n=10),
         Workload(
+            "W3-h2",
+            "streamed 100 MiB download over HTTP/2 + TLS (3 in a row): memory stays bounded",
+            "stream",
+            "100m.bin",
+            n=3,
+            tls=True,
+            http2=True,
+        ),
+        Workload(
             "W4",
             "5,000 GETs of 1 KiB from 100 tasks over ONE HTTP/2 TLS connection",
             "requests",
@@ -132,6 +141,7 @@ QUICK: dict[str, Workload] = {
     "W2": replace(FULL["W2"], n=100, concurrency=10, connections=10),
     "W2-10": replace(FULL["W2-10"], n=100, concurrency=10, connections=2),
     "W3": replace(FULL["W3"], file="1m.bin", n=1),
+    "W3-h2": replace(FULL["W3-h2"], file="1m.bin", n=1),
     "W4": replace(FULL["W4"], n=50, concurrency=10),
     "W5": replace(FULL["W5"], n=20),
     "W6": replace(FULL["W6"], n=200, concurrency=200, connections=2),
