@@ -15,12 +15,17 @@ TLS close_notify), which is what lets every cleanup path here run without a chec
 from __future__ import annotations
 
 import ssl
+import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import trio
 
 from .._exceptions import ConnectError
 from ._errors import IO_ERRORS, translate
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup
 
 if TYPE_CHECKING:
     from .._request import Request
@@ -63,7 +68,10 @@ def close_stream_now(stream: trio.abc.Stream | None) -> None:
         return
     sock = socket_of(stream)
     if sock is not None:
-        sock.close()
+        try:
+            sock.close()
+        except OSError:
+            pass  # close(2) failed, but the descriptor is released all the same
 
 
 def is_readable(stream: trio.abc.Stream) -> bool:
@@ -73,6 +81,32 @@ def is_readable(stream: trio.abc.Stream) -> bool:
     """
     sock = socket_of(stream)
     return sock is not None and sock.is_readable()
+
+
+async def _open_tcp(host: str, port: int, local_address: str | None) -> trio.SocketStream:
+    """`trio.open_tcp_stream`, but a BaseException from its attempts comes out unwrapped.
+
+    Happy Eyeballs runs each attempt in a child task of its own nursery, so a
+    KeyboardInterrupt (or any other BaseException) landing in one of them would reach us
+    inside an ExceptionGroup; our contract is that such exceptions pass through unchanged.
+    (Failed attempts themselves are already folded into one OSError by Trio.)
+    """
+    try:
+        return await trio.open_tcp_stream(
+            host, port, happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY, local_address=local_address
+        )
+    except BaseExceptionGroup as group:
+        leaves = list(_leaves(group))
+        chosen = next((e for e in leaves if not isinstance(e, Exception)), leaves[0])
+        raise chosen from None
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc
 
 
 class ConnectProgress:
@@ -117,12 +151,7 @@ async def open_stream(
         if uds is not None:
             stream = await trio.open_unix_socket(uds)
         else:
-            stream = await trio.open_tcp_stream(
-                address,
-                port,
-                happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY,
-                local_address=local_address,
-            )
+            stream = await _open_tcp(address, port, local_address)
         if ssl_context is not None:
             if progress is not None:
                 progress.stage = "performing the TLS handshake with"

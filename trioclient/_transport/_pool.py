@@ -310,6 +310,16 @@ class ConnectionPool:
 
         with trio.CancelScope(deadline=deadline) as scope:
             conn: Connection = await trio.lowlevel.wait_task_rescheduled(abort)
+        if scope.cancelled_caught:
+            pass  # the deadline passed before a grant: PoolTimeout below
+        else:
+            try:
+                # Granted, but cancelled meanwhile? Hand the connection on unused (still
+                # reusable) instead of letting the cancellation close it later.
+                await trio.lowlevel.checkpoint_if_cancelled()
+            except BaseException:
+                self._give_back_unused(conn)
+                raise
             return conn
         assert scope.cancelled_caught
         label = "total timeout" if deadline == total_deadline else f"{pool_timeout:g} s"
@@ -383,6 +393,16 @@ class ConnectionPool:
             )
         return not self._http1  # plain http: HTTP/2 with prior knowledge only if asked
 
+    def _give_back_unused(self, conn: Connection) -> None:
+        """A granted connection that was never used goes back as it was."""
+        if self._closed_reason is not None:
+            conn.close_now()
+        elif conn.http is None:
+            self._execute(self._books.abandon_connect(conn))
+        else:
+            now = trio.current_time()
+            self._execute(self._books.checkin(conn, reusable=not conn.is_closed, now=now))
+
     def _set_capacity(self, conn: Connection, capacity: int) -> None:
         if self._closed_reason is None and not conn.is_closed:
             self._execute(self._books.set_capacity(conn, capacity))
@@ -393,10 +413,11 @@ class ConnectionPool:
             self._execute(self._books.discard(conn))
 
     def _execute(self, plan: Plan[Connection]) -> None:
-        for conn in plan.to_close:
-            conn.close_now()
+        # Wake first: closing never raises, but the books must not depend on it.
         for waiter in plan.granted:
             trio.lowlevel.reschedule(waiter.token, outcome.Value(waiter.entry))  # type: ignore[arg-type]
+        for conn in plan.to_close:
+            conn.close_now()
 
 
 def _deadline(seconds: float | None, total: float) -> float:

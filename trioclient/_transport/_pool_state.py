@@ -103,9 +103,18 @@ class PoolStatistics:
 
 
 class _OriginBooks(Generic[E]):
-    __slots__ = ("entries", "h1_only", "idle", "pending_multiplex", "shared", "waiters")
+    __slots__ = (
+        "announced",
+        "entries",
+        "h1_only",
+        "idle",
+        "pending_multiplex",
+        "shared",
+        "waiters",
+    )
 
     def __init__(self) -> None:
+        self.announced = 0  # seq of this origin's entry in the heap (0: none)
         self.h1_only = False  # a connection here chose HTTP/1.1: don't wait for multiplexing
         self.entries: set[E] = set()
         self.idle: list[E] = []  # a stack: the warmest connection is reused first
@@ -455,8 +464,14 @@ class PoolState(Generic[E]):
     def _announce(self, origin: Origin, books: _OriginBooks[E]) -> None:
         """The origin's oldest waiter may compete for a global slot: enter it in the heap."""
         head = self._live_head(books.waiters)
-        if head is not None and self._per_host_ok(origin) and not books.pending_multiplex:
+        if (
+            head is not None
+            and head.seq != books.announced  # already in the heap: keep it small
+            and self._per_host_ok(origin)
+            and not books.pending_multiplex
+        ):
             heapq.heappush(self._ready, (head.seq, origin))
+            books.announced = head.seq
 
     def _oldest_ready(self) -> Waiter[E] | None:
         """The oldest waiter that a free global slot could serve, dropping stale heap items."""
@@ -473,6 +488,8 @@ class PoolState(Generic[E]):
             ):
                 return head
             heapq.heappop(ready)
+            if books is not None and books.announced == seq:
+                books.announced = 0  # announce again once eligible
         return None
 
     def _live_head(self, queue: deque[Waiter[E]]) -> Waiter[E] | None:
