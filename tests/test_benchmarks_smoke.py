@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-WORKLOADS = {"W1", "W2", "W2-10", "W3", "W4", "W5", "W6", "W7"}
+WORKLOADS = {"W1", "W2", "W2-10", "W3", "W3-h2", "W4", "W5", "W6", "W7"}
 
 
 def _run(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
@@ -44,9 +44,7 @@ def test_quick_run_covers_every_workload(tmp_path: Path) -> None:
     assert set(result["summary"]) == WORKLOADS
     for name, row in result["summary"].items():
         trioclient = row["trioclient"]
-        # W4 is HTTP/2, which trioclient may not speak yet: n/a, but never an error.
-        allowed = {"ok", "unsupported"} if name == "W4" else {"ok"}
-        assert trioclient["status"] in allowed, (name, trioclient)
+        assert trioclient["status"] == "ok", (name, trioclient)
         for client, cell in row.items():
             assert cell["status"] in {"ok", "unsupported", "missing"}, (name, client, cell)
     assert result["summary"]["W1"]["floor-h11"]["status"] == "ok"
