@@ -268,3 +268,38 @@ async def test_server_answers_then_keeps_reading(nursery: trio.Nursery) -> None:
         for _ in range(3):
             assert (await client.get(url)).text == "hello"
         assert client.pool_statistics().idle == 1
+
+
+async def test_cancel_while_following_a_redirect(http_url: str) -> None:
+    """The first hop's response is read and released; the cancelled hop's connection goes."""
+    async with trioclient.Client(follow_redirects=True) as client:
+        with trio.move_on_after(0.2) as scope:
+            await client.get(f"{http_url}/redirect-to?url=/hold")
+        assert scope.cancelled_caught
+        assert_quiet(client)
+        assert client.pool_statistics().connections == 0
+        response = await client.get(f"{http_url}/redirect/2")
+        assert response.text == "done"
+        assert len(response.history) == 2
+        assert_quiet(client)
+
+
+async def test_cancel_during_an_auth_flow_closes_the_flow(http_url: str) -> None:
+    finished: list[str] = []
+
+    class TwoStep(trioclient.Auth):
+        def auth_flow(self, request):  # type: ignore[no-untyped-def]
+            try:
+                response = yield request
+                assert response.status_code == 401
+                yield trioclient.Request("GET", f"{http_url}/hold")
+            finally:
+                finished.append("closed")
+
+    async with trioclient.Client() as client:
+        with trio.move_on_after(0.2) as scope:
+            await client.get(f"{http_url}/basic-auth/user/pass", auth=TwoStep())
+        assert scope.cancelled_caught
+        assert finished == ["closed"]
+        assert_quiet(client)
+        assert (await client.get(f"{http_url}/")).status_code == 200
