@@ -11,6 +11,7 @@ import sys
 
 import pytest
 import trio
+from helpers import assert_quiet
 from servers.raw import (
     BufferedStream,
     drip,
@@ -26,14 +27,6 @@ from trioclient import Limits, Timeout
 
 if sys.version_info < (3, 11):
     from exceptiongroup import ExceptionGroup
-
-
-def assert_quiet(client: trioclient.Client) -> None:
-    stats = client.pool_statistics()
-    assert stats.requests_active == 0
-    assert stats.in_use == 0
-    assert stats.waiting == 0
-    assert stats.connecting == 0
 
 
 async def test_httpx_2139_cancel_while_body_drips(nursery: trio.Nursery, http_url: str) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import trio
 import trio.testing
+from helpers import assert_quiet
 from servers.raw import (
     BufferedStream,
     ConnectionCounter,
@@ -51,16 +52,6 @@ if sys.version_info < (3, 11):
     from exceptiongroup import ExceptionGroup
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def assert_quiet(client: trioclient.Client) -> None:
-    """Nothing in flight: the books show no request, no waiter, nothing connecting."""
-    stats = client.pool_statistics()
-    assert stats.requests_active == 0
-    assert stats.in_use == 0
-    assert stats.waiting == 0
-    assert stats.connecting == 0
-    assert stats.connections == stats.idle
 
 
 async def assert_still_works(client: trioclient.Client, url: str) -> None:

@@ -4,19 +4,11 @@ from __future__ import annotations
 
 import pytest
 import trio
+from helpers import assert_quiet
 from servers.raw import ConnectionCounter, respond, serve_raw
 
 import trioclient
 from trioclient import Limits
-
-
-def assert_quiet(client: trioclient.Client) -> None:
-    """Nothing in flight: the books must show no request, no waiter, nothing connecting."""
-    stats = client.pool_statistics()
-    assert stats.requests_active == 0
-    assert stats.in_use == 0
-    assert stats.waiting == 0
-    assert stats.connecting == 0
 
 
 async def test_keep_alive_reuses_one_connection(http_url: str, socket_leak_checker) -> None:

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import trio
 import trio.testing
+from helpers import assert_quiet
 from servers.raw import (
     BufferedStream,
     Handler,
@@ -30,15 +31,6 @@ import trioclient
 from trioclient import Limits, Timeout
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def assert_quiet(client: trioclient.Client) -> None:
-    stats = client.pool_statistics()
-    assert stats.requests_active == 0
-    assert stats.in_use == 0
-    assert stats.waiting == 0
-    assert stats.connecting == 0
-    assert stats.connections == stats.idle
 
 
 async def assert_still_works(client: trioclient.Client, url: str) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import trio
 import trustme
+from helpers import assert_quiet
 from servers.raw import BufferedStream, read_request, respond, response_bytes, serve_raw
 
 import trioclient
@@ -22,15 +23,6 @@ from trioclient import Timeout
 from trioclient._transport._tls import create_ssl_context
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def assert_quiet(client: trioclient.Client) -> None:
-    stats = client.pool_statistics()
-    assert stats.requests_active == 0
-    assert stats.in_use == 0
-    assert stats.waiting == 0
-    assert stats.connecting == 0
-    assert stats.connections == stats.idle
 
 
 async def assert_still_works(client: trioclient.Client, url: str) -> None:

@@ -7,18 +7,11 @@ import ssl
 
 import pytest
 import trio
+from helpers import assert_quiet
 from servers.asgi_app import pattern_bytes
 
 import trioclient
 from trioclient import Limits
-
-
-def assert_quiet(client: trioclient.Client) -> None:
-    stats = client.pool_statistics()
-    assert stats.requests_active == 0
-    assert stats.in_use == 0
-    assert stats.waiting == 0
-    assert stats.connecting == 0
 
 
 async def test_alpn_picks_h2(https_url: str, ssl_context: ssl.SSLContext) -> None:

@@ -14,6 +14,7 @@ import pytest
 import trio
 from h2.errors import ErrorCodes
 from h2.settings import SettingCodes
+from helpers import assert_quiet
 from servers import h2_handlers
 from servers.asgi_app import pattern_bytes
 from servers.h2_raw import H2Handler, HandlerFactory, Request, serve_h2
@@ -22,14 +23,6 @@ import trioclient
 from trioclient import Timeout
 
 H2C = {"http1": False, "http2": True}
-
-
-def assert_quiet(client: trioclient.Client) -> None:
-    stats = client.pool_statistics()
-    assert stats.requests_active == 0
-    assert stats.in_use == 0
-    assert stats.waiting == 0
-    assert stats.connecting == 0
 
 
 async def test_tls_alpn_h2_against_raw_server(

@@ -18,6 +18,7 @@ import trio
 
 from .._exceptions import ReadTimeout, StreamClosed, TransportError
 from ._errors import fresh_error
+from ._stream import BodyStream
 
 if TYPE_CHECKING:
     from .._request import Request
@@ -71,10 +72,10 @@ class H2Stream:
             )
 
 
-class H2ResponseStream:
+class H2ResponseStream(BodyStream):
     """Raw body bytes of one HTTP/2 response; gives its stream slot back exactly once."""
 
-    __slots__ = ("_conn", "_done", "_h2", "_pool", "_read_timeout", "_request", "_stream", "_total")
+    __slots__ = ("_h2", "_stream")
 
     def __init__(
         self,
@@ -86,14 +87,9 @@ class H2ResponseStream:
         read_timeout: float | None,
         total_deadline: float,
     ) -> None:
-        self._pool = pool
-        self._conn = conn
+        super().__init__(pool, conn, request, read_timeout, total_deadline)
         self._h2 = http
         self._stream = stream
-        self._request = request
-        self._read_timeout = read_timeout
-        self._total = total_deadline
-        self._done = False
 
     @property
     def closed_reason(self) -> str | None:
@@ -111,7 +107,7 @@ class H2ResponseStream:
             raise StreamClosed()
         reason = self._h2.closed_reason
         if reason is not None:
-            self._give_back()
+            self._give_back(reusable=False)
             raise StreamClosed(f"The response stream was closed because {reason}.")
         stream = self._stream
         try:
@@ -119,28 +115,19 @@ class H2ResponseStream:
                 if stream.error is not None:
                     raise fresh_error(stream.error, self._request)
                 if stream.ended:
-                    self._give_back()
+                    self._give_back(reusable=True)
                     return b""
                 await self._h2.wait_stream(stream, self._request, self._read_timeout, self._total)
         except BaseException:
-            self._give_back()
+            self._give_back(reusable=False)
             raise
         data, flow_length = stream.chunks.popleft()
         self._h2.consumed(stream, flow_length)
-        if not data:  # pragma: no cover - empty DATA frames are not queued
-            return await self.receive_some()
         return data
 
-    def close(self) -> None:
-        """Give the stream back; reset it first if the body was not read to its end."""
-        self._give_back()
-
-    async def aclose(self) -> None:
-        """Close the stream (a checkpoint, like every public async method)."""
-        self.close()
-        await trio.lowlevel.checkpoint()
-
-    def _give_back(self) -> None:
+    def _give_back(self, *, reusable: bool) -> None:
+        # A stream's fate says nothing about its connection's: `abandon` resets the stream
+        # if it is still open, and the pool judges the connection by its own state.
         if not self._done:
             self._done = True
             self._h2.abandon(self._stream)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import trio
-
 from .._exceptions import StreamClosed
 
 if TYPE_CHECKING:
@@ -19,13 +17,43 @@ if TYPE_CHECKING:
     from ._http11 import HTTP11Connection
     from ._pool import Connection, ConnectionPool
 
-__all__ = ["ResponseStream"]
+__all__ = ["BodyStream", "ResponseStream"]
 
 
-class ResponseStream:
-    """Raw (still content-encoded) body bytes of one response, read on demand."""
+class BodyStream:
+    """What the HTTP/1.1 and HTTP/2 body streams share: the connection they hold until the
+    body ends or they are closed, and give back exactly once."""
 
-    __slots__ = ("_conn", "_done", "_http", "_pool", "_read_timeout", "_request", "_total")
+    __slots__ = ("_conn", "_done", "_pool", "_read_timeout", "_request", "_total")
+
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        conn: Connection,
+        request: Request,
+        read_timeout: float | None,
+        total_deadline: float,
+    ) -> None:
+        self._pool = pool
+        self._conn = conn
+        self._request = request
+        self._read_timeout = read_timeout
+        self._total = total_deadline
+        self._done = False
+
+    def close(self) -> None:
+        """Give the connection back: reusable only if the body was read to its end."""
+        if not self._done:
+            self._give_back(reusable=False)
+
+    def _give_back(self, *, reusable: bool) -> None:
+        raise NotImplementedError
+
+
+class ResponseStream(BodyStream):
+    """Raw (still content-encoded) body bytes of one HTTP/1.1 response, read on demand."""
+
+    __slots__ = ("_http",)
 
     def __init__(
         self,
@@ -36,13 +64,8 @@ class ResponseStream:
         read_timeout: float | None,
         total_deadline: float,
     ) -> None:
-        self._pool = pool
-        self._conn = conn
+        super().__init__(pool, conn, request, read_timeout, total_deadline)
         self._http = http
-        self._request = request
-        self._read_timeout = read_timeout
-        self._total = total_deadline
-        self._done = False
 
     @property
     def closed_reason(self) -> str | None:
@@ -72,16 +95,6 @@ class ResponseStream:
         if not chunk:
             self._give_back(reusable=True)
         return chunk
-
-    def close(self) -> None:
-        """Give the connection back: reusable only if the body was read to its end."""
-        if not self._done:
-            self._give_back(reusable=False)
-
-    async def aclose(self) -> None:
-        """Close the stream (a checkpoint, like every public async method)."""
-        self.close()
-        await trio.lowlevel.checkpoint()
 
     def _give_back(self, *, reusable: bool) -> None:
         if not self._done:
