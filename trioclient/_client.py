@@ -227,6 +227,9 @@ class Client:
         self._state = _State.CLOSED
         self._pool.close()
 
+    # KeyboardInterrupt must reach the user's code, not land in this background task, where
+    # the nursery would hand it back wrapped in an ExceptionGroup.
+    @trio.lowlevel.enable_ki_protection
     async def _run_housekeeping(self) -> None:
         try:
             await self._pool.run_housekeeping()

@@ -28,7 +28,9 @@ second injection, e.g. to break the retry that a first fault caused):
   operation k;
 * ``reset`` / ``eof`` / ``broken``: from operation k on, the socket behaves as if the peer had
   reset it (``ConnectionResetError``), closed it (reads return ``b""``, writes vanish) or as
-  if the pipe were broken (``BrokenPipeError``);
+  if the pipe were broken (``BrokenPipeError``); an operation another task has blocked on
+  that socket at that moment (HTTP/2: the reader's ``recv`` while the writer's ``send``
+  fails) is woken and fails the same way, as a real FIN or RST would wake it;
 * ``cancel-at-step``: k counts *task steps* instead of socket operations. A Trio task runs in
   steps that each end at a schedule point; :class:`StepCanceller` (a Trio instrument) counts
   the steps of the scenario's tasks and cancels the caller's scope right after step k, so the
@@ -42,7 +44,8 @@ to the scope the runner puts around the whole scenario.
 
 Every operation records the phase it belongs to, found by looking up the stack for
 trioclient's frames (``open_stream``: connecting; ``HTTP11Connection._write`` / ``_read``:
-writing / reading the head or body), together with what the documented retry rule needs:
+writing / reading the head or body; ``HTTP2Connection._read_loop`` / ``_write_loop``:
+``h2-read`` / ``h2-write``), together with what the documented retry rule needs:
 whether the connection was reused, whether any response byte arrived, whether the request is
 idempotent with a bytes body. The expected outcome of each injection is derived from that.
 
@@ -169,6 +172,9 @@ def _phase_of_stack(name: str, op: Op) -> None:
             if code == "open_stream":
                 op.phase = "tls-handshake"
                 return
+            if code in ("_read_loop", "_write_loop"):  # an HTTP/2 connection's own tasks
+                op.phase = "h2-read" if code == "_read_loop" else "h2-write"
+                return
             if code in ("_write", "_read"):
                 local = frame.f_locals
                 http, request = local["self"], local["request"]
@@ -292,6 +298,7 @@ class FaultSocket(trio.socket.SocketType):
         self.number = number
         self.dead: Kind | None = None  # set once a peer fault fired on this socket
         self._closed = trio.Event()
+        self._waiting: set[trio.CancelScope] = set()  # operations blocked in the real socket
 
     # -- the awaited operations: counted ------------------------------------------------
 
@@ -302,7 +309,7 @@ class FaultSocket(trio.socket.SocketType):
             return await self._dead_op(name, args)
         plan = injector.due(op.index, step=False, op=op)
         if plan is None:
-            return await call(*args)
+            return await self._live(name, call, args)
         injector.fired = op
         kind = plan.kind
         if kind is Kind.CANCEL_BEFORE:
@@ -321,10 +328,27 @@ class FaultSocket(trio.socket.SocketType):
         if kind is Kind.KI_AFTER:
             await call(*args)
             injector._raise_interrupt()
-        self.dead = kind
+        self._die(kind)
         if name == "connect" and kind is Kind.EOF:
             return await call(*args)  # connected; the peer closes right after
         return await self._dead_op(name, args)
+
+    async def _live(self, name: str, call: Callable[..., Awaitable[Any]], args: Any) -> Any:
+        with trio.CancelScope() as scope:
+            self._waiting.add(scope)
+            try:
+                return await call(*args)
+            finally:
+                self._waiting.discard(scope)
+        # Another task's operation killed the socket while this one waited (HTTP/2: the
+        # writer's send fails while the reader waits in recv). A real peer's FIN or RST
+        # wakes a blocked recv too: fail it the same way.
+        return await self._dead_op(name, args)
+
+    def _die(self, kind: Kind) -> None:
+        self.dead = kind
+        for scope in self._waiting:
+            scope.cancel()
 
     async def _dead_op(self, name: str, args: tuple[Any, ...]) -> Any:
         # Like a real trio socket operation that fails at once: a cancel point first.

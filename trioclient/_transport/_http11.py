@@ -42,6 +42,7 @@ from .._exceptions import (
     WriteTimeout,
 )
 from .._headers import check_header_safety
+from ._body import checked_chunk, close_abandoned
 from ._errors import IO_ERRORS, translate
 from ._sockio import SocketIO
 
@@ -158,26 +159,12 @@ class HTTP11Connection:
         iterator = aiter(body)
         try:
             async for chunk in iterator:
-                if not isinstance(chunk, (bytes, bytearray, memoryview)):
-                    raise TypeError(
-                        f"A request body stream must yield bytes, got {type(chunk).__name__}"
-                    )
-                if chunk:
+                if checked_chunk(chunk):
                     await self._write(
                         conn.send(h11.Data(data=chunk)), write_deadline, total_deadline, request
                     )
         except BaseException:
-            # Abandoned part-way (early response, error, cancellation): finalize an async
-            # generator now rather than leave it to the garbage collector. Under an already
-            # expired shield, so a `finally` that awaits is cut short instead of blocking,
-            # and nothing it raises can replace the exception on its way out.
-            aclose = getattr(iterator, "aclose", None)
-            if aclose is not None:
-                with trio.CancelScope(shield=True, deadline=-math.inf):
-                    try:
-                        await aclose()
-                    except Exception:
-                        pass
+            await close_abandoned(iterator)
             raise
         await self._write(conn.send(h11.EndOfMessage()), write_deadline, total_deadline, request)
 

@@ -26,6 +26,13 @@ GOAWAY and its last response in one write). So each connection's state machine g
 transition table in which receiving GOAWAY keeps it open; our `draining` flag is what
 stops new streams. This reaches into h2's private `_transitions` (tested against nginx).
 
+KeyboardInterrupt: Trio raises it in whatever task is running when Ctrl-C arrives, unless
+that code is KI-protected; in a big download that is often the reader, parsing frames. A
+KeyboardInterrupt escaping the reader or writer would cancel the client's nursery and leave
+`async with Client()` wrapped in an ExceptionGroup. So both run KI-protected, like Trio's
+own system tasks: Trio then delivers the interrupt to the main task at its next checkpoint,
+the request fails there like any interrupted request, and the exception comes out bare.
+
 Rejected: the whoever-holds-the-lock-reads design (httpcore), which needs a request to be
 waiting for anything to be read and lets the pool's stream count drift from h2's (#1022).
 """
@@ -53,6 +60,7 @@ from .._exceptions import (
     WriteError,
     WriteTimeout,
 )
+from ._body import checked_chunk, close_abandoned
 from ._connect import close_stream_now
 from ._errors import IO_ERRORS, fresh_error, translate
 from ._h2_stream import H2Stream
@@ -203,7 +211,15 @@ class HTTP2Connection:
         except h2.exceptions.StreamClosedError:
             pass  # the server answered (and reset) early: its response is what counts
         except h2.exceptions.H2Error as exc:
-            raise self._stream_error(stream, request, exc) from exc
+            error = self._stream_error(stream, request, exc)
+            self.abandon(stream)
+            raise error from exc
+        except BaseException:
+            # Cancelled, a timeout or KeyboardInterrupt waiting for credit, the connection
+            # failing, the body iterator raising: the caller never gets the stream, so give
+            # it up here (RST_STREAM, its table entry, h2's count of open streams).
+            self.abandon(stream)
+            raise
         return stream
 
     async def receive_response_head(
@@ -290,12 +306,14 @@ class HTTP2Connection:
         write_timeout: float | None,
         total_deadline: float,
     ) -> None:
-        async for chunk in body:
-            if not isinstance(chunk, (bytes, bytearray, memoryview)):
-                raise TypeError(
-                    f"A request body stream must yield bytes, got {type(chunk).__name__}"
-                )
-            await self._send_data(stream, bytes(chunk), request, write_timeout, total_deadline)
+        iterator = aiter(body)
+        try:
+            async for chunk in iterator:
+                data = bytes(checked_chunk(chunk))
+                await self._send_data(stream, data, request, write_timeout, total_deadline)
+        except BaseException:
+            await close_abandoned(iterator)
+            raise
 
     async def _credit(
         self, stream: H2Stream, request: Request, write_timeout: float | None, total: float
@@ -324,6 +342,7 @@ class HTTP2Connection:
 
     # -- the reader task ------------------------------------------------------------------
 
+    @trio.lowlevel.enable_ki_protection
     async def _read_loop(self) -> None:
         try:
             while self.error is None:
@@ -452,6 +471,7 @@ class HTTP2Connection:
             self._writer_wakeup = None
             wakeup.set()
 
+    @trio.lowlevel.enable_ki_protection
     async def _write_loop(self) -> None:
         conn = self._h2
         try:

@@ -1,0 +1,38 @@
+"""Request bodies given as async iterables: each chunk checked, the iterator closed if abandoned.
+
+Shared by the HTTP/1.1 and HTTP/2 senders. An async generator abandoned part-way (an early
+response, an error, a cancellation) is finalized at once rather than left to the garbage
+collector, which would run its `finally` later, outside any cancel scope.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+
+import trio
+
+__all__ = ["checked_chunk", "close_abandoned"]
+
+
+def checked_chunk(chunk: object) -> bytes | bytearray | memoryview:
+    """`chunk` if it is bytes-like; a TypeError naming what the body yielded otherwise."""
+    if not isinstance(chunk, (bytes, bytearray, memoryview)):
+        raise TypeError(f"A request body stream must yield bytes, got {type(chunk).__name__}")
+    return chunk
+
+
+async def close_abandoned(iterator: AsyncIterator[bytes]) -> None:
+    """Finalize an abandoned body iterator, bounded and without raising.
+
+    Under an already expired shield: a `finally` that awaits is cut short instead of
+    blocking, and nothing it raises can replace the exception on its way out.
+    """
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is None:
+        return
+    with trio.CancelScope(shield=True, deadline=-math.inf):
+        try:
+            await aclose()
+        except Exception:
+            pass
