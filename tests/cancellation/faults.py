@@ -193,7 +193,10 @@ def _phase_of_stack(name: str, op: Op) -> None:
 class FaultInjector(trio.abc.SocketFactory):
     """Makes :class:`FaultSocket` s through the previous factory and fires one injection."""
 
-    def __init__(self, *plans: Injection) -> None:
+    def __init__(self, *plans: Injection, direct: bool = False) -> None:
+        # `direct`: hand out the real Trio sockets (recorded, not wrapped), so trioclient takes
+        # its direct-syscall path for plain sockets; only step injections work then.
+        self.direct = direct
         self.plans = sorted(plans, key=lambda plan: plan.index)  # not fired yet
         self.fired: Op | None = None  # the operation (or step) of the last fault fired
         self.fired_plan: Injection | None = None
@@ -218,6 +221,9 @@ class FaultInjector(trio.abc.SocketFactory):
             inner = self._previous.socket(family, type, proto)
         else:
             inner = trio.socket.from_stdlib_socket(stdlib_socket.socket(family, type, proto))
+        if self.direct:
+            self.sockets.append(DirectSocket(inner))  # type: ignore[arg-type]
+            return inner
         sock = FaultSocket(self, inner, len(self.sockets))
         self.sockets.append(sock)
         return sock
@@ -536,3 +542,25 @@ def only_cancelled(exc: BaseException) -> bool:
     """True for trio.Cancelled, or a group of nothing but Cancelled."""
     leaves = flatten(exc)
     return bool(leaves) and all(isinstance(leaf, trio.Cancelled) for leaf in leaves)
+
+
+class DirectSocket:
+    """The record of a real socket handed out by a `direct` injector (no faults, no ops)."""
+
+    dead: Kind | None = None
+
+    def __init__(self, inner: trio.socket.SocketType) -> None:
+        self._inner = inner
+
+    @property
+    def is_closed(self) -> bool:
+        return self._inner.fileno() == -1
+
+    def __eq__(self, other: object) -> bool:
+        return other is self._inner or other is self
+
+    def __hash__(self) -> int:
+        return hash(self._inner)
+
+    def __repr__(self) -> str:
+        return f"<DirectSocket {self._inner!r}>"

@@ -345,11 +345,15 @@ def _seed_scheduler(seed: int) -> None:
 
 
 async def run_scenario(
-    scenario: Scenario, servers: Servers, *plans: Injection, seed: int = 0
+    scenario: Scenario, servers: Servers, *plans: Injection, seed: int = 0, direct: bool = False
 ) -> Outcome:
-    """Run `scenario` once with `plans`; raise HarnessFailure if any invariant fails."""
+    """Run `scenario` once with `plans`; raise HarnessFailure if any invariant fails.
+
+    `direct`: real sockets instead of fault sockets, so that plain HTTP/1.1 takes
+    trioclient's direct-syscall path (step injections only).
+    """
     _seed_scheduler(seed)
-    injector = FaultInjector(*plans)
+    injector = FaultInjector(*plans, direct=direct)
     url = servers.tls_url if scenario.tls else servers.url
     env = Env(url=url, injector=injector)
     where = f"{scenario.name}: " + " then ".join(f"{p.kind.value} @{p.index}" for p in plans)

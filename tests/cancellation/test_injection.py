@@ -137,14 +137,19 @@ def _report(title: str, runs: int, outcomes: list[Outcome], failures: list[str])
 
 
 async def _sweep(
-    scenario: Scenario, servers: Servers, runs: list[tuple[Injection, ...]]
+    scenario: Scenario,
+    servers: Servers,
+    runs: list[tuple[Injection, ...]],
+    *,
+    direct: bool = False,
 ) -> tuple[list[Outcome], list[str]]:
     outcomes: list[Outcome] = []
     failures: list[str] = []
     for seed in SEEDS:
         for plans in runs:
             try:
-                outcomes.append(await run_scenario(scenario, servers, *plans, seed=seed))
+                outcome = await run_scenario(scenario, servers, *plans, seed=seed, direct=direct)
+                outcomes.append(outcome)
             except HarnessFailure as failure:
                 failures.append(f"seed {seed}: {failure}")
     return outcomes, failures
@@ -206,3 +211,18 @@ async def test_faults_during_the_retry(
     outcomes, failures = await _sweep(scenario, servers, runs)
     SUMMARY.append(_report(f"{scenario.name} / fault during retry", len(runs), outcomes, failures))
     assert not failures, f"{len(failures)} of {len(runs)} runs failed:\n" + "\n".join(failures)
+
+
+@pytest.mark.parametrize("scenario", [s for s in SCENARIOS if not s.tls], ids=str)
+async def test_every_step_on_the_direct_socket_path(
+    scenario: Scenario, servers: Servers, mock_clock: trio.testing.MockClock
+) -> None:
+    """Plain HTTP/1.1 normally bypasses Trio's socket methods (`_transport/_sockio.py`), so
+    the fault sockets above never see it: sweep every task step of it with real sockets."""
+    counting = await run_scenario(scenario, servers, direct=True)
+    runs = [(Injection(Kind.CANCEL_AT_STEP, index),) for index in range(counting.steps)]
+    outcomes, failures = await _sweep(scenario, servers, runs, direct=True)
+    SUMMARY.append(
+        _report(f"{scenario.name} / cancel-at-step, direct", len(runs), outcomes, failures)
+    )
+    assert not failures, f"{len(failures)} of {len(runs)} positions failed:\n" + "\n".join(failures)
