@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -78,3 +79,46 @@ def plan_pinning() -> tuple[int | None, int | None, str]:
         return None, None, f"not pinned (only CPU {cpus} available)"
     client, server = cpus[0], cpus[1]
     return client, server, f"clients (and the runner) on CPU {client}, server on CPU {server}"
+
+
+TASK_FLOOR_SCRIPT = """
+import sys, time, trio
+n = int(sys.argv[1])
+async def main():
+    gate = trio.Event()
+    seen = []
+    async def task():
+        seen.append(time.perf_counter())
+        if len(seen) == n:
+            gate.set()
+        await gate.wait()
+    async with trio.open_nursery() as nursery:
+        for _ in range(n):
+            nursery.start_soon(task)
+    print(seen[-1] - seen[0])
+trio.run(main)
+"""
+
+
+def trio_task_floor_ms(tasks: int, repeats: int = 3) -> float | None:
+    """Milliseconds Trio alone takes to run the first step of `tasks` tasks started at once.
+
+    Trio runs every runnable task once before it polls for I/O, so with W6's 16,000 tasks
+    started together no client on Trio can see its first response sooner than this: each
+    task must at least reach the point where it parks. The best of `repeats` fresh runs.
+    """
+    best: float | None = None
+    for _ in range(repeats):
+        try:
+            out = subprocess.run(
+                [sys.executable, "-c", TASK_FLOOR_SCRIPT, str(tasks)],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=60,
+            ).stdout
+            seconds = float(out.strip())
+        except (OSError, ValueError, subprocess.SubprocessError):
+            return None
+        best = seconds if best is None else min(best, seconds)
+    return None if best is None else best * 1000

@@ -100,9 +100,15 @@ def _add_w6_reference(
 
 
 def targets(
-    summary: dict[str, dict[str, dict[str, Any]]], workloads: dict[str, Workload]
+    summary: dict[str, dict[str, dict[str, Any]]],
+    workloads: dict[str, Workload],
+    task_floor_ms: float | None = None,
 ) -> list[dict[str, str]]:
-    """The issue's targets for trioclient, each with what was measured and a verdict."""
+    """The issue's targets for trioclient, each with what was measured and a verdict.
+
+    `task_floor_ms` is Trio's own time to start W6's tasks (see machine.trio_task_floor_ms),
+    printed beside W6's first response as the bound no Trio client can beat.
+    """
     out: list[dict[str, str]] = []
 
     def cell(w: str, c: str) -> dict[str, Any]:
@@ -153,9 +159,15 @@ def targets(
             w6["w6_vs_expected"] <= 1.2,
         )
         first = w6["first_response_after_begin_ms"]
+        floor = (
+            ""
+            if task_floor_ms is None
+            else f" (Trio alone needs {task_floor_ms:.0f} ms to run "
+            f"{workloads['W6'].concurrency:,} tasks' first steps)"
+        )
         add(
             "W6 first response <= 50 ms after the first request began",
-            f"{first:.1f} ms",
+            f"{first:.1f} ms{floor}",
             first <= 50,
         )
     else:
