@@ -13,7 +13,7 @@ import json as jsonlib
 import time
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import trio
 
@@ -42,6 +42,9 @@ if TYPE_CHECKING:
     from ._urls import URL
 
 __all__ = ["Response"]
+
+_In = TypeVar("_In")
+_Out = TypeVar("_Out")
 
 
 class _RawStream(Protocol):
@@ -383,11 +386,11 @@ class Response:
 
     def aiter_text(self, chunk_size: int | None = None) -> AsyncIterator[str]:
         """Iterate the body as text, decoded incrementally with `encoding`."""
-        return _TextIterator(self.aiter_bytes(), TextDecoder(self.encoding), chunk_size)
+        return _text_iterator(self.aiter_bytes(), TextDecoder(self.encoding), chunk_size)
 
     def aiter_lines(self) -> AsyncIterator[str]:
         """Iterate the body as lines of text, without their line endings."""
-        return _LineIterator(self.aiter_text())
+        return _line_iterator(self.aiter_text())
 
     async def aclose(self) -> None:
         """Close the response and give its connection back (a checkpoint)."""
@@ -504,39 +507,40 @@ class _BodyIterator:
         self._push(data)
 
 
-class _TextIterator:
-    __slots__ = ("_bytes", "_chunker", "_decoder", "_done", "_pending")
+class _DecodingIterator(Generic[_In, _Out]):
+    """Turns each chunk of `source` into zero or more items (`decode`), then `flush` at
+    the end: the text and line iterators. Every call is a checkpoint: the source
+    checkpoints on each pull, and a call served from items already decoded (or finding
+    the end) checkpoints itself."""
+
+    __slots__ = ("_decode", "_done", "_flush", "_pending", "_source")
 
     def __init__(
-        self, source: AsyncIterator[bytes], decoder: TextDecoder, chunk_size: int | None
+        self,
+        source: AsyncIterator[_In],
+        decode: Callable[[_In], list[_Out]],
+        flush: Callable[[], list[_Out]],
     ) -> None:
-        self._bytes = source
-        self._decoder = decoder
-        self._chunker = TextChunker(chunk_size) if chunk_size else None
-        self._pending: deque[str] = deque()
+        self._source = source
+        self._decode = decode
+        self._flush = flush
+        self._pending: deque[_Out] = deque()
         self._done = False
 
-    def __aiter__(self) -> _TextIterator:
+    def __aiter__(self) -> _DecodingIterator[_In, _Out]:
         return self
 
-    async def __anext__(self) -> str:
-        # Every call is a checkpoint: the byte iterator checkpoints on each pull, and a call
-        # served from text already decoded (or finding the end) checkpoints itself.
+    async def __anext__(self) -> _Out:
         pulled = False
         while not self._pending and not self._done:
             pulled = True
             try:
-                text = self._decoder.decode(await self._bytes.__anext__())
+                chunk = await self._source.__anext__()
             except StopAsyncIteration:
                 self._done = True
-                text = self._decoder.flush()
-            if self._chunker is None:
-                if text:
-                    self._pending.append(text)
-                continue
-            self._pending.extend(self._chunker.decode(text))
-            if self._done:
-                self._pending.extend(self._chunker.flush())
+                self._pending.extend(self._flush())
+            else:
+                self._pending.extend(self._decode(chunk))
         if not pulled:
             await trio.lowlevel.checkpoint()
         if not self._pending:
@@ -544,31 +548,17 @@ class _TextIterator:
         return self._pending.popleft()
 
 
-class _LineIterator:
-    __slots__ = ("_decoder", "_done", "_pending", "_text")
+def _text_iterator(
+    source: AsyncIterator[bytes], decoder: TextDecoder, chunk_size: int | None
+) -> _DecodingIterator[bytes, str]:
+    chunker = TextChunker(chunk_size or None)
+    return _DecodingIterator(
+        source,
+        lambda data: chunker.decode(decoder.decode(data)),
+        lambda: chunker.decode(decoder.flush()) + chunker.flush(),
+    )
 
-    def __init__(self, source: AsyncIterator[str]) -> None:
-        self._text = source
-        self._decoder = LineDecoder()
-        self._pending: deque[str] = deque()
-        self._done = False
 
-    def __aiter__(self) -> _LineIterator:
-        return self
-
-    async def __anext__(self) -> str:
-        # A checkpoint on every call, as in _TextIterator (whose calls all checkpoint).
-        pulled = False
-        while not self._pending and not self._done:
-            pulled = True
-            try:
-                lines = self._decoder.decode(await self._text.__anext__())
-            except StopAsyncIteration:
-                self._done = True
-                lines = self._decoder.flush()
-            self._pending.extend(lines)
-        if not pulled:
-            await trio.lowlevel.checkpoint()
-        if not self._pending:
-            raise StopAsyncIteration
-        return self._pending.popleft()
+def _line_iterator(source: AsyncIterator[str]) -> _DecodingIterator[str, str]:
+    lines = LineDecoder()
+    return _DecodingIterator(source, lines.decode, lines.flush)
