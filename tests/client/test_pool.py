@@ -56,6 +56,59 @@ async def test_waiters_are_served_in_arrival_order(http_url: str) -> None:
     assert order == list(range(8))
 
 
+async def test_queueing_without_a_pool_timeout(http_url: str, socket_leak_checker) -> None:
+    """`pool=None` waits without a deadline: a waiter is served when the slot frees, and a
+    waiter cancelled in the queue leaves it, so the next one is still served."""
+    timeout = trioclient.Timeout(10.0, pool=None)
+    async with trioclient.Client(limits=Limits(max_connections=1), timeout=timeout) as client:
+        async with client.stream("GET", f"{http_url}/drip?chunks=1&delay=0&size=1") as held:
+            served: list[int] = []
+
+            async def fetch(index: int) -> None:
+                await client.get(f"{http_url}/drip?chunks=1&delay=0&size=1")
+                served.append(index)
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(fetch, 0)
+                await trio.testing.wait_all_tasks_blocked()
+                nursery.start_soon(fetch, 1)
+                await trio.testing.wait_all_tasks_blocked()
+                assert client.pool_statistics().waiting == 2
+                await held.aread()
+                await held.aclose()
+            assert served == [0, 1]
+        assert_quiet(client)
+
+        # Cancelled while queued without a deadline: withdrawn, the next waiter is served.
+        async with client.stream("GET", f"{http_url}/drip?chunks=1&delay=0&size=1") as held:
+            async with trio.open_nursery() as nursery:
+                cancelled = trio.CancelScope()
+                done: list[str] = []
+
+                async def doomed_fetch() -> None:
+                    with cancelled:
+                        await client.get(f"{http_url}/drip?chunks=1&delay=0&size=1")
+                        done.append("doomed")  # pragma: no cover - must not happen
+
+                async def patient_fetch() -> None:
+                    await client.get(f"{http_url}/drip?chunks=1&delay=0&size=1")
+                    done.append("patient")
+
+                nursery.start_soon(doomed_fetch)
+                await trio.testing.wait_all_tasks_blocked()
+                nursery.start_soon(patient_fetch)
+                await trio.testing.wait_all_tasks_blocked()
+                assert client.pool_statistics().waiting == 2
+                cancelled.cancel()
+                await trio.testing.wait_all_tasks_blocked()
+                assert client.pool_statistics().waiting == 1
+                await held.aread()
+                await held.aclose()
+            assert done == ["patient"]
+        assert_quiet(client)
+    assert socket_leak_checker.created == 1
+
+
 async def test_idle_connections_expire_in_the_background(
     http_url: str, socket_leak_checker
 ) -> None:
