@@ -18,6 +18,7 @@ from servers.raw import (
     read_request,
     respond,
     response_bytes,
+    response_head,
     serve_raw,
     stall_after_head,
 )
@@ -225,6 +226,39 @@ async def test_client_closed_from_another_task(nursery: trio.Nursery, http_url: 
             await client.aclose()
     assert len(outcome) == 1
     assert "client was closed" in str(outcome[0])
+
+
+async def test_client_closed_while_following_a_redirect(nursery: trio.Nursery) -> None:
+    """Closed between two hops (while the redirect's body is read): the request fails
+    with the client's closure, and no hop is sent on the closed client."""
+    second_hop: list[bytes] = []
+
+    async def handler(stream: BufferedStream) -> None:
+        head, _ = await read_request(stream)
+        if head.startswith(b"GET /next"):  # pragma: no cover - must not be reached
+            second_hop.append(head)
+            return
+        await stream.send_all(response_head(302, [("Location", "/next"), ("Content-Length", "4")]))
+        await trio.sleep_forever()
+
+    url = await serve_raw(nursery, handler)
+    errors: list[BaseException] = []
+    client = trioclient.Client(follow_redirects=True)
+    async with client:
+
+        async def request() -> None:
+            try:
+                await client.get(url)
+            except trioclient.ClientStateError as exc:
+                errors.append(exc)
+
+        async with trio.open_nursery() as inner:
+            inner.start_soon(request)
+            await trio.testing.wait_all_tasks_blocked()
+            await client.aclose()
+    assert len(errors) == 1
+    assert "client was closed" in str(errors[0])
+    assert second_hop == []
 
 
 async def test_client_closed_while_a_request_waits_for_the_pool(http_url: str) -> None:
