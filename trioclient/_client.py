@@ -337,7 +337,8 @@ class Client:
     ) -> Response:
         history: list[Response] = []
         while True:
-            self._check_open()
+            # No _check_open() here: send() did it, and the pool refuses a closed client's
+            # redirect hops itself (the client closes the pool when it closes).
             head, stream = await self._pool.handle_request(request, timeout, total)
             response = Response._from_transport(
                 head.status,
