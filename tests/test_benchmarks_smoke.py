@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from servers.peers import unavailable
 
 REPO = Path(__file__).resolve().parent.parent
 WORKLOADS = {"W1", "W2", "W2-10", "W3", "W3-h2", "W4", "W5", "W6", "W7"}
@@ -65,8 +66,9 @@ def test_profile_mode_writes_a_profile(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
 def test_callgrind_mode_counts_instructions(tmp_path: Path) -> None:
+    if shutil.which("valgrind") is None:
+        unavailable("valgrind is not installed", "valgrind")
     proc = _run(
         "--quick", "--callgrind", "W1", "--callgrind-n", "3", "--results-dir", str(tmp_path)
     )

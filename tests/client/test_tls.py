@@ -16,6 +16,7 @@ import pytest
 import trio
 import trustme
 from helpers import assert_quiet
+from servers.peers import unavailable
 from servers.raw import BufferedStream, read_request, respond, response_bytes, serve_raw
 
 import trioclient
@@ -176,7 +177,7 @@ def ca_dir(ca_pem_path: str, tmp_path: Path) -> str:
     """A CA directory in OpenSSL's hashed layout (`<subject hash>.0`) holding the test CA."""
     openssl = shutil.which("openssl")
     if openssl is None:  # pragma: no cover - depends on the machine
-        pytest.skip("the openssl command is needed to hash a CA directory")
+        unavailable("the openssl command is needed to hash a CA directory", "openssl")
     result = subprocess.run(
         [openssl, "x509", "-hash", "-noout", "-in", ca_pem_path],
         check=True,

@@ -61,9 +61,12 @@ def peers_required() -> bool:
     )
 
 
-def unavailable(reason: str) -> NoReturn:
-    """Skip the current test, or fail it when peers are required (see :func:`peers_required`)."""
-    message = f"{reason} (Debian: apt-get install {APT_PACKAGES})"
+def unavailable(reason: str, packages: str = APT_PACKAGES) -> NoReturn:
+    """Skip the current test, or fail it when peers are required (see :func:`peers_required`).
+
+    Also for the other tools CI installs (valgrind, openssl): name them in `packages`.
+    """
+    message = f"{reason} (Debian: apt-get install {packages})"
     if peers_required():
         pytest.fail(
             f"{message}; required because CI/TRIOCLIENT_REQUIRE_PEERS is set", pytrace=False
