@@ -283,6 +283,23 @@ async def test_unfollowed_redirect_to_an_unsupported_scheme_is_returned(http_url
     assert response.headers["location"] == "ftp://127.0.0.1/file"
 
 
+@pytest.mark.parametrize("location", ["//", "///x"])
+async def test_redirect_to_an_unusable_location(http_url: str, location: str) -> None:
+    """A Location that parses but cannot be joined to the request's URL: unfollowed, the
+    302 comes back without next_request; followed, RemoteProtocolError. Either way the
+    connection is given back (it once stayed in use, blocking a 1-connection pool)."""
+    limits = trioclient.Limits(max_connections=1)
+    async with trioclient.Client(limits=limits, timeout=5) as client:
+        response = await client.get(redirect_to(http_url, location))
+        assert response.status_code == 302
+        assert response.next_request is None
+        assert client.pool_statistics().in_use == 0
+        with pytest.raises(trioclient.RemoteProtocolError, match="Location"):
+            await client.get(redirect_to(http_url, location), follow_redirects=True)
+        assert client.pool_statistics().in_use == 0
+        assert (await client.get(f"{http_url}/")).status_code == 200
+
+
 # --- auth -----------------------------------------------------------------------------------------
 
 
