@@ -358,6 +358,9 @@ class Client:
                     response.next_request = redirect_request(request, response)
                 except (UnsupportedProtocol, RemoteProtocolError):
                     response.next_request = None  # a redirect we could not follow anyway
+                except BaseException:
+                    response._close()  # nobody else holds it yet: give the connection back
+                    raise
                 return response
             try:
                 next_request = redirect_request(request, response)

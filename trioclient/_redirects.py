@@ -33,16 +33,16 @@ def _redirect_url(request: Request, response: Response) -> URL:
     location = response.headers["location"]
     try:
         url = URL(location)
+        if url.scheme and url.scheme not in ("http", "https"):
+            raise UnsupportedProtocol(
+                f"Redirect to unsupported scheme {url.scheme!r} refused", request=request
+            )
+        if url.is_relative_url:  # may still be unusable: "//" resolves to a URL with no host
+            url = request.url.join(url)
     except InvalidURL as exc:
         raise RemoteProtocolError(
             f"Invalid URL in Location header: {exc}", request=request
         ) from None
-    if url.scheme and url.scheme not in ("http", "https"):
-        raise UnsupportedProtocol(
-            f"Redirect to unsupported scheme {url.scheme!r} refused", request=request
-        )
-    if url.is_relative_url:
-        url = request.url.join(url)
     if request.url.fragment and not url.fragment:
         url = url.copy_with(fragment=request.url.fragment)
     return url
