@@ -97,6 +97,26 @@ async def test_lowered_max_concurrent_streams_does_not_deadlock(nursery: trio.Nu
     assert sum(conn.peak_open_streams for conn in factory.connections) >= 2
 
 
+async def test_request_h2_refuses_leaves_the_connection_intact(nursery: trio.Nursery) -> None:
+    """A request HTTP/2 cannot carry (an ordinary CONNECT with :scheme and :path) is refused
+    before h2 touches the connection. h2 used to count the half-made stream as open (with
+    MAX_CONCURRENT_STREAMS 2, two refusals starved the connection) and put its headers in
+    the HPACK table, where the server's decoder never saw them."""
+    factory = HandlerFactory(h2_handlers.Echo)
+    url = await serve_h2(nursery, factory, settings={SettingCodes.MAX_CONCURRENT_STREAMS: 2})
+    limits = trioclient.Limits(max_connections=1)
+    headers = {"x-shared": "in both requests"}
+    async with trioclient.Client(**H2C, limits=limits, timeout=2) as client:
+        for _ in range(3):
+            with pytest.raises(trioclient.LocalProtocolError, match="HTTP/2"):
+                await client.request("CONNECT", f"{url}/", headers=headers)
+        for index in range(3):
+            response = await client.get(f"{url}/{index}", headers=headers)
+            assert response.status_code == 200
+        assert_quiet(client)
+    assert len(factory.connections) == 1
+
+
 async def test_uploads_wait_for_window_and_all_wake(nursery: trio.Nursery) -> None:
     """S9: concurrent uploads with an exhausted window; each WINDOW_UPDATE wakes senders."""
     factory = h2_handlers.tiny_window(initial_window=1)
