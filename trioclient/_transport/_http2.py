@@ -50,6 +50,7 @@ import h2.events
 import h2.exceptions
 import h2.settings
 import trio
+from h2.utilities import HeaderValidationFlags, validate_outbound_headers
 
 from .._exceptions import (
     ClientStateError,
@@ -118,7 +119,10 @@ class HTTP2Connection:
         self._on_unusable = on_unusable
         self._write_timeout = write_timeout
         self._ping_interval = ping_interval
-        config = h2.config.H2Configuration(client_side=True, header_encoding=None)
+        # We validate request headers ourselves, before h2 sees them (see start_stream).
+        config = h2.config.H2Configuration(
+            client_side=True, header_encoding=None, validate_outbound_headers=False
+        )
         self._h2 = h2.connection.H2Connection(config=config)
         self._h2.state_machine._transitions = _TRANSITIONS  # see the module docstring
         self._h2.local_settings = h2.settings.Settings(
@@ -186,13 +190,25 @@ class HTTP2Connection:
                     f"No stream slot freed on {self.where} in time", request=request
                 )
         self._check_usable(request)
+        # Validated before h2 is called: h2 validates while it encodes, so a refusal there
+        # leaves the stream counted as open and HPACK entries the server never saw.
+        try:
+            headers = list(validate_outbound_headers(_h2_headers(request), _REQUEST_FLAGS))
+        except h2.exceptions.H2Error as exc:
+            raise LocalProtocolError(
+                f"Refused to send an invalid HTTP/2 request: {exc}", request=request
+            ) from None
         body = request._body
         stream = H2Stream(conn.get_next_available_stream_id())
         self._streams[stream.id] = stream
         try:
-            conn.send_headers(stream.id, _h2_headers(request), end_stream=body == b"")
+            conn.send_headers(stream.id, headers, end_stream=body == b"")
         except h2.exceptions.H2Error as exc:
+            # Unexpected after the check above, and h2's state is now in doubt: no new
+            # streams on this connection; those already open may finish.
             del self._streams[stream.id]
+            self.draining = True
+            self._on_unusable()
             raise LocalProtocolError(
                 f"Refused to send an invalid HTTP/2 request: {exc}", request=request
             ) from exc
@@ -535,6 +551,11 @@ class HTTP2Connection:
         return RemoteProtocolError(
             f"HTTP/2 error on stream {stream.id} to {self.where}: {exc}", request=request
         )
+
+
+_REQUEST_FLAGS = HeaderValidationFlags(
+    is_client=True, is_trailer=False, is_response_header=False, is_push_promise=False
+)
 
 
 def _h2_headers(request: Request) -> list[tuple[bytes, bytes]]:
