@@ -114,6 +114,19 @@ def answer_once_then_drop() -> ConnectionCounter:
 # --- connecting ------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("host", ["a..b", "a" * 64 + ".test"])
+async def test_host_name_that_cannot_be_looked_up(http_url: str, host: str) -> None:
+    """An empty label or one over 63 characters: a valid URL, but no DNS name. The lookup
+    refuses it locally (nothing reaches the network) with a UnicodeError, which used to
+    escape as it was."""
+    async with trioclient.Client() as client:
+        with pytest.raises(trioclient.ConnectError, match=f"connecting to {host}:80") as info:
+            await client.get(f"http://{host}/")
+        assert "cannot be looked up" in str(info.value)
+        assert client.pool_statistics().connections == 0
+        await assert_still_works(client, http_url)
+
+
 async def test_connection_refused_names_host_and_port(http_url: str) -> None:
     port = unused_port()
     async with trioclient.Client() as client:
