@@ -168,6 +168,15 @@ async def open_stream(
         if ssl_context is not None and stream is not None:
             doing = f"performing the TLS handshake with {where}"
         raise translate(exc, ConnectError, doing, request=request) from exc
+    except UnicodeError as exc:
+        # The name lookup's IDNA step refuses a host with an empty label or one over 63
+        # characters: a valid URL, but no DNS name.
+        close_stream_now(stream)  # None here, unless the UnicodeError came from TLS setup
+        where = format_address(address, port)
+        raise ConnectError(
+            f"Failed while connecting to {where}: the host name cannot be looked up ({exc})",
+            request=request,
+        ) from exc
     except BaseException:
         close_stream_now(stream)
         raise
