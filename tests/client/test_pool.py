@@ -109,6 +109,30 @@ async def test_queueing_without_a_pool_timeout(http_url: str, socket_leak_checke
     assert socket_leak_checker.created == 1
 
 
+@pytest.mark.parametrize("http2", [False, True], ids=["http1", "h2c"])
+async def test_failure_while_adopting_a_new_connection_closes_it(
+    http_url: str, monkeypatch: pytest.MonkeyPatch, socket_leak_checker, http2: bool
+) -> None:
+    """Anything raised between the socket opening and the pool owning it (building the
+    protocol object) closes the socket and frees the slot. It once leaked the socket."""
+    from trioclient._transport import _pool
+
+    protocol = _pool.HTTP2Connection if http2 else _pool.HTTP11Connection
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("broken while adopting the stream")
+
+    monkeypatch.setattr(protocol, "__init__", broken)
+    async with trioclient.Client(http1=not http2, http2=http2) as client:
+        with pytest.raises(RuntimeError, match="adopting"):
+            await client.get(f"{http_url}/")
+        assert client.pool_statistics().connections == 0
+        monkeypatch.undo()
+        assert (await client.get(f"{http_url}/")).status_code == 200
+        assert_quiet(client)
+    assert socket_leak_checker.created == 2
+
+
 async def test_idle_connections_expire_in_the_background(
     http_url: str, socket_leak_checker
 ) -> None:
