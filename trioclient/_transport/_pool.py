@@ -368,14 +368,27 @@ class ConnectionPool:
                     f"Timed out {progress.stage} {_where(conn.origin)} ({label})",
                     request=request,
                 )
-            use_h2 = self._speaks_h2(stream, conn.origin, request)
         finally:
             conn.connect_scope = None
-        where = _where(conn.origin)
-        if not use_h2:
-            conn.http = HTTP11Connection(stream, where)
+        # Until conn.http is set, the socket is ours alone: release() cannot see it.
+        try:
+            http = self._adopt(conn, stream, request)
+        except BaseException:
+            close_stream_now(stream)
+            raise
+        conn.http = http
+        if isinstance(http, HTTP2Connection):
+            self._execute(self._books.connected(conn, 1, multiplexed=True))  # SETTINGS decide
+        else:
             self._execute(self._books.connected(conn))
-            return
+
+    def _adopt(
+        self, conn: Connection, stream: trio.abc.Stream, request: Request
+    ) -> HTTP11Connection | HTTP2Connection:
+        """The protocol object for a fresh stream (HTTP/2's tasks already started)."""
+        where = _where(conn.origin)
+        if not self._speaks_h2(stream, conn.origin, request):
+            return HTTP11Connection(stream, where)
         assert self._nursery is not None
         http2 = HTTP2Connection(
             stream,
@@ -385,9 +398,8 @@ class ConnectionPool:
             write_timeout=self._write_timeout,
             ping_interval=self._ping_interval,
         )
-        conn.http = http2
-        self._execute(self._books.connected(conn, 1, multiplexed=True))  # SETTINGS decide
         http2.start(self._nursery)
+        return http2
 
     def _speaks_h2(self, stream: trio.abc.Stream, origin: Origin, request: Request) -> bool:
         """The protocol to use on a fresh stream: ALPN's choice, or prior knowledge."""
@@ -398,8 +410,7 @@ class ConnectionPool:
                 return True
             if self._http1:
                 return False
-            close_stream_now(stream)
-            raise UnsupportedProtocol(
+            raise UnsupportedProtocol(  # the caller closes the stream
                 f"The server {_where(origin)} does not offer HTTP/2 (ALPN chose "
                 f"{stream.selected_alpn_protocol()!r}) and http1=False leaves no fallback.",
                 request=request,
