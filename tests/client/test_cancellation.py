@@ -8,6 +8,7 @@ the next request on the same client works.
 from __future__ import annotations
 
 import sys
+from collections.abc import AsyncIterator
 
 import pytest
 import trio
@@ -330,3 +331,31 @@ async def test_cancel_during_an_auth_flow_closes_the_flow(http_url: str) -> None
         assert finished == ["closed"]
         assert_quiet(client)
         assert (await client.get(f"{http_url}/")).status_code == 200
+
+
+@pytest.mark.parametrize("http2", [False, True], ids=["http1", "h2c"])
+async def test_request_path_is_ki_protected_but_the_body_is_not(
+    http_url: str, monkeypatch: pytest.MonkeyPatch, http2: bool
+) -> None:
+    """A KeyboardInterrupt cannot land between two lines of the pool's bookkeeping (it waits
+    for a checkpoint, where every path cleans up); the caller's body generator runs
+    unprotected, so Ctrl-C interrupts it as it would anywhere else."""
+    from trioclient._transport import _pool
+
+    seen: dict[str, bool] = {}
+    real_request_event = _pool.request_event
+
+    def spying_request_event(request: trioclient.Request) -> object:
+        seen["pool"] = trio.lowlevel.currently_ki_protected()
+        return real_request_event(request)
+
+    monkeypatch.setattr(_pool, "request_event", spying_request_event)
+
+    async def body() -> AsyncIterator[bytes]:
+        seen["body"] = trio.lowlevel.currently_ki_protected()
+        yield b"x"
+
+    async with trioclient.Client(http1=not http2, http2=http2) as client:
+        response = await client.post(f"{http_url}/echo", content=body())
+        assert response.status_code == 200
+    assert seen == {"pool": True, "body": False}
