@@ -12,7 +12,18 @@ from collections.abc import AsyncIterator
 
 import trio
 
-__all__ = ["checked_chunk", "close_abandoned"]
+__all__ = ["checked_chunk", "close_abandoned", "next_chunk"]
+
+
+@trio.lowlevel.disable_ki_protection
+async def next_chunk(iterator: AsyncIterator[bytes]) -> bytes:
+    """The body's next chunk; StopAsyncIteration at its end.
+
+    The pool's request path is KI-protected (a KeyboardInterrupt waits for its next
+    checkpoint rather than landing mid-bookkeeping); the body is the caller's code, so it is
+    pulled through this unprotected frame and stays interruptible like any other.
+    """
+    return await iterator.__anext__()
 
 
 def checked_chunk(chunk: object) -> bytes | bytearray | memoryview:

@@ -42,7 +42,7 @@ from .._exceptions import (
     WriteTimeout,
 )
 from .._headers import check_header_safety
-from ._body import checked_chunk, close_abandoned
+from ._body import checked_chunk, close_abandoned, next_chunk
 from ._errors import IO_ERRORS, translate
 from ._sockio import SocketIO
 
@@ -158,7 +158,11 @@ class HTTP11Connection:
         conn = self._h11
         iterator = aiter(body)
         try:
-            async for chunk in iterator:
+            while True:
+                try:
+                    chunk = await next_chunk(iterator)
+                except StopAsyncIteration:
+                    break
                 if checked_chunk(chunk):
                     await self._write(
                         conn.send(h11.Data(data=chunk)), write_deadline, total_deadline, request

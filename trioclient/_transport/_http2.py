@@ -61,7 +61,7 @@ from .._exceptions import (
     WriteError,
     WriteTimeout,
 )
-from ._body import checked_chunk, close_abandoned
+from ._body import checked_chunk, close_abandoned, next_chunk
 from ._connect import close_stream_now
 from ._errors import IO_ERRORS, fresh_error, translate
 from ._h2_stream import H2Stream
@@ -324,7 +324,11 @@ class HTTP2Connection:
     ) -> None:
         iterator = aiter(body)
         try:
-            async for chunk in iterator:
+            while True:
+                try:
+                    chunk = await next_chunk(iterator)
+                except StopAsyncIteration:
+                    break
                 data = bytes(checked_chunk(chunk))
                 await self._send_data(stream, data, request, write_timeout, total_deadline)
         except BaseException:

@@ -133,6 +133,10 @@ class ConnectionPool:
 
     # -- public to the client layer -------------------------------------------------------
 
+    # KI-protected, like release(): a KeyboardInterrupt is raised at a checkpoint (where
+    # every path cleans up) instead of between two lines of bookkeeping, e.g. after a
+    # connection was checked out but before the `try` that gives it back.
+    @trio.lowlevel.enable_ki_protection
     async def handle_request(
         self, request: Request, timeout: Timeout, total_deadline: float
     ) -> tuple[ResponseHead, ResponseStream | H2ResponseStream]:
@@ -205,6 +209,7 @@ class ConnectionPool:
             raise
         return head, H2ResponseStream(self, conn, http, stream, request, timeout.read, total)
 
+    @trio.lowlevel.enable_ki_protection
     def release(self, conn: Connection, *, reusable: bool) -> None:
         """A request is done with `conn`: keep it for reuse or close it. Synchronous."""
         if self._closed_reason is not None:
