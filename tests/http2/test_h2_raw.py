@@ -117,6 +117,23 @@ async def test_request_h2_refuses_leaves_the_connection_intact(nursery: trio.Nur
     assert len(factory.connections) == 1
 
 
+async def test_stream_ids_running_out_moves_to_a_new_connection(nursery: trio.Nursery) -> None:
+    """After 2**30 streams a client has no stream id left on a connection: the request goes
+    to a new connection (h2's NoAvailableStreamIDError used to escape)."""
+    from trioclient._transport._http2 import HTTP2Connection
+
+    factory = HandlerFactory(h2_handlers.Echo)
+    url = await serve_h2(nursery, factory)
+    async with trioclient.Client(**H2C) as client:
+        assert (await client.get(f"{url}/first")).status_code == 200
+        (conn,) = [e.http for e in client._pool._books.entries()]
+        assert isinstance(conn, HTTP2Connection)
+        conn._h2.highest_outbound_stream_id = 2**31 - 1  # the last id a client may use
+        assert (await client.get(f"{url}/second")).status_code == 200
+        assert_quiet(client)
+    assert len(factory.connections) == 2
+
+
 async def test_uploads_wait_for_window_and_all_wake(nursery: trio.Nursery) -> None:
     """S9: concurrent uploads with an exhausted window; each WINDOW_UPDATE wakes senders."""
     factory = h2_handlers.tiny_window(initial_window=1)
