@@ -199,7 +199,15 @@ class HTTP2Connection:
                 f"Refused to send an invalid HTTP/2 request: {exc}", request=request
             ) from None
         body = request._body
-        stream = H2Stream(conn.get_next_available_stream_id())
+        try:
+            stream_id = conn.get_next_available_stream_id()
+        except h2.exceptions.NoAvailableStreamIDError:
+            # 2**30 streams on one connection: it can take no more; open another.
+            self._take_no_new_streams()
+            raise RetryOnNewConnection(
+                f"{self.where} has no stream id left", request=request
+            ) from None
+        stream = H2Stream(stream_id)
         self._streams[stream.id] = stream
         try:
             conn.send_headers(stream.id, headers, end_stream=body == b"")
@@ -207,8 +215,7 @@ class HTTP2Connection:
             # Unexpected after the check above, and h2's state is now in doubt: no new
             # streams on this connection; those already open may finish.
             del self._streams[stream.id]
-            self.draining = True
-            self._on_unusable()
+            self._take_no_new_streams()
             raise LocalProtocolError(
                 f"Refused to send an invalid HTTP/2 request: {exc}", request=request
             ) from exc
@@ -445,6 +452,11 @@ class HTTP2Connection:
         return RemoteProtocolError(
             f"The server {self.where} reset stream {event.stream_id} ({name})"
         )
+
+    def _take_no_new_streams(self) -> None:
+        """Our own reason to retire the connection: open streams finish, then it closes."""
+        self.draining = True
+        self._on_unusable()
 
     def _goaway(self, event: h2.events.ConnectionTerminated) -> None:
         last = event.last_stream_id or 0
