@@ -19,9 +19,10 @@ from KeyboardInterrupt so that it is delivered outside them, never half-way thro
 
 from __future__ import annotations
 
+import datetime
 import enum
 import logging
-import math
+import time
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
@@ -35,6 +36,7 @@ from ._config import (
     DEFAULT_MAX_REDIRECTS,
     DEFAULT_TIMEOUT,
     USE_CLIENT_DEFAULT,
+    Deadlines,
     Limits,
     Timeout,
     UseClientDefault,
@@ -51,9 +53,10 @@ from ._merge import RequestBuilder
 from ._redirects import redirect_request
 from ._request import Request
 from ._response import Response
-from ._transport._pool import ConnectionPool
+from ._transport._base import Transport
+from ._transport._http import HTTPTransport
+from ._transport._mounts import Mounts
 from ._transport._pool_state import PoolStatistics
-from ._transport._tls import create_ssl_context
 from ._types import (
     CertTypes,
     HeaderTypes,
@@ -109,9 +112,9 @@ class Client:
         uds: str | None = None,
         local_address: str | None = None,
         http2_ping_interval: float | None = None,
+        transport: Transport | None = None,
+        mounts: Mapping[str, Transport | None] | None = None,
     ) -> None:
-        if not (http1 or http2):
-            raise UnsupportedProtocol("http1=False and http2=False leave no protocol to speak.")
         default_headers = Headers(
             {
                 "Accept": "*/*",
@@ -127,22 +130,29 @@ class Client:
         self.max_redirects = max_redirects
         self.default_encoding = default_encoding
         self.trust_env = trust_env
-        ssl_context = create_ssl_context(
-            verify, cert, trust_env=trust_env, http1=http1, http2=http2
-        )
-        self._pool = ConnectionPool(
-            limits=limits,
-            ssl_context=ssl_context,
-            http1=http1,
-            http2=http2,
-            uds=uds,
-            local_address=local_address,
-            write_timeout=self.timeout.write,
-            http2_ping_interval=http2_ping_interval,
-        )
+        if transport is None:
+            transport = HTTPTransport(
+                verify=verify,
+                cert=cert,
+                trust_env=trust_env,
+                http1=http1,
+                http2=http2,
+                limits=limits,
+                uds=uds,
+                local_address=local_address,
+                http2_ping_interval=http2_ping_interval,
+                write_timeout=self.timeout.write,
+            )
+        elif not isinstance(transport, Transport):
+            raise TypeError(
+                f"transport= must be a trioclient.Transport, not {type(transport).__name__}."
+            )
+        self._transport = transport
+        self._mounts = Mounts(mounts)
         self._state = _State.UNOPENED
         self._nursery_manager: AbstractAsyncContextManager[trio.Nursery] | None = None
         self._nursery: trio.Nursery | None = None
+        self._owner: trio.lowlevel.Task | None = None
 
     # -- settings (httpx-compatible properties) ------------------------------------------
 
@@ -182,8 +192,18 @@ class Client:
         return self._state is _State.CLOSED
 
     def pool_statistics(self) -> PoolStatistics:
-        """A frozen snapshot of the connection pool's counts."""
-        return self._pool.statistics()
+        """A frozen snapshot of the default transport's pool counts (all zero without one)."""
+        transport = self._transport
+        if isinstance(transport, HTTPTransport):
+            return transport.statistics()
+        return PoolStatistics(0, 0, 0, 0, 0, 0)
+
+    def _all_transports(self) -> list[Transport]:
+        transports = [self._transport]
+        for mounted in self._mounts.transports():
+            if mounted is not self._transport:
+                transports.append(mounted)
+        return transports
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -193,11 +213,16 @@ class Client:
             what = "closed" if self._state is _State.CLOSED else "already open"
             raise ClientStateError(f"Cannot enter a Client that is {what}; make a new one.")
         manager = trio.open_nursery()
-        self._nursery = await manager.__aenter__()
-        self._nursery_manager = manager
-        self._pool.attach(self._nursery)
+        nursery = await manager.__aenter__()
+        self._nursery, self._nursery_manager = nursery, manager
+        self._owner = trio.lowlevel.current_task()
         self._state = _State.OPENED
-        self._nursery.start_soon(self._run_housekeeping)
+        try:
+            for transport in self._all_transports():
+                transport.bind(nursery)
+        except BaseException:
+            await self.__aexit__(None, None, None)
+            raise
         return self
 
     @trio.lowlevel.enable_ki_protection
@@ -207,34 +232,41 @@ class Client:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._close()
         manager, nursery = self._nursery_manager, self._nursery
-        assert manager is not None
-        assert nursery is not None
+        if manager is None or nursery is None:
+            raise ClientStateError("This client was not entered with `async with`.")
+        task = trio.lowlevel.current_task()
+        if task is not self._owner:
+            # Exiting a nursery from another task corrupts Trio's state; close everything
+            # we can reach instead and say what went wrong.
+            self._nursery_manager = self._nursery = None
+            await self._close()
+            nursery.cancel_scope.cancel()
+            raise ClientStateError(_wrong_task_message(self._owner, task))
         self._nursery_manager = self._nursery = None
-        # Shield first: an outer cancellation must not turn our own children's Cancelled
-        # into an ExceptionGroup leaving this method.
-        nursery.cancel_scope.shield = True
-        nursery.cancel_scope.cancel()
-        await manager.__aexit__(None, None, None)
+        try:
+            await self._close()
+        finally:
+            # Shield first: an outer cancellation must not turn our own children's
+            # Cancelled into an ExceptionGroup leaving this method.
+            nursery.cancel_scope.shield = True
+            nursery.cancel_scope.cancel()
+            await manager.__aexit__(None, None, None)
 
     async def aclose(self) -> None:
         """Close every connection and response now. `async with` does this on exit."""
-        self._close()
+        await self._close()
         await trio.lowlevel.checkpoint()
 
-    def _close(self) -> None:
+    async def _close(self) -> None:
+        """Close every transport. Each `aclose()` runs in a shielded, already cancelled
+        scope: by the Transport contract it has closed everything before its first
+        checkpoint, so nothing here waits, and no outer cancellation can cut it short."""
         self._state = _State.CLOSED
-        self._pool.close()
-
-    # KeyboardInterrupt must reach the user's code, not land in this background task, where
-    # the nursery would hand it back wrapped in an ExceptionGroup.
-    @trio.lowlevel.enable_ki_protection
-    async def _run_housekeeping(self) -> None:
-        try:
-            await self._pool.run_housekeeping()
-        except Exception:  # pragma: no cover - a bug; must not take the user's code down
-            logger.exception("trioclient housekeeping failed; idle connections won't expire")
+        for transport in self._all_transports():
+            with trio.CancelScope(shield=True) as scope:
+                scope.cancel()
+                await transport.aclose()
 
     def _check_open(self) -> None:
         if self._state is not _State.OPENED:
@@ -285,15 +317,15 @@ class Client:
         timeout = request.extensions.get("timeout")
         if not isinstance(timeout, Timeout):
             timeout = self.timeout if timeout is None else Timeout(timeout)
-        total = math.inf if timeout.total is None else trio.current_time() + timeout.total
+        deadlines = Deadlines.start(timeout)
         follow = (
             self.follow_redirects if follow_redirects is USE_CLIENT_DEFAULT else follow_redirects
         )
         flow_auth = self._auth if auth is USE_CLIENT_DEFAULT else build_auth(auth)
         if flow_auth is None:
-            response = await self._send_handling_redirects(request, follow, timeout, total)
+            response = await self._send_handling_redirects(request, follow, deadlines)
         else:
-            response = await self._send_handling_auth(request, flow_auth, follow, timeout, total)
+            response = await self._send_handling_auth(request, flow_auth, follow, deadlines)
         if not stream:
             try:
                 await response._read_all(checkpoint=False)
@@ -303,7 +335,7 @@ class Client:
         return response
 
     async def _send_handling_auth(
-        self, request: Request, auth: Auth, follow: bool, timeout: Timeout, total: float
+        self, request: Request, auth: Auth, follow: bool, deadlines: Deadlines
     ) -> Response:
         """Run the auth flow; each request it yields is sent with redirect handling.
 
@@ -315,7 +347,7 @@ class Client:
             request = next(flow)
             history: list[Response] = []
             while True:
-                response = await self._send_handling_redirects(request, follow, timeout, total)
+                response = await self._send_handling_redirects(request, follow, deadlines)
                 try:
                     if auth.requires_response_body:
                         await response._read_all(checkpoint=False)
@@ -333,22 +365,13 @@ class Client:
             flow.close()
 
     async def _send_handling_redirects(
-        self, request: Request, follow: bool, timeout: Timeout, total: float
+        self, request: Request, follow: bool, deadlines: Deadlines
     ) -> Response:
         history: list[Response] = []
         while True:
-            # No _check_open() here: send() did it, and the pool refuses a closed client's
-            # redirect hops itself (the client closes the pool when it closes).
-            head, stream = await self._pool.handle_request(request, timeout, total)
-            response = Response._from_transport(
-                head.status,
-                head.reason,
-                head.http_version,
-                Headers._from_raw(head.headers),
-                stream,
-                request,
-                self.default_encoding,
-            )
+            # No _check_open() here: send() did it, and a closed transport refuses a closed
+            # client's redirect hops itself.
+            response = await self._send_single_request(request, deadlines)
             if history:
                 response.history = list(history)
             if not response.has_redirect_location:
@@ -374,6 +397,23 @@ class Client:
                 response._close()
             history.append(response)
             request = next_request
+
+    async def _send_single_request(self, request: Request, deadlines: Deadlines) -> Response:
+        """One request through the transport its URL is mounted on."""
+        request.extensions["deadlines"] = deadlines
+        transport = self._transport
+        if self._mounts:
+            transport = self._mounts.lookup(request.url, transport)
+        started = time.perf_counter()
+        response = await transport.handle_request(request)
+        # httpx's `elapsed`: from sending the request until the response is closed.
+        response._started = started
+        if response._elapsed is not None and response._stream is None:
+            response._elapsed = datetime.timedelta(seconds=time.perf_counter() - started)
+        if response._request is None:
+            response._request = request
+        response.default_encoding = self.default_encoding
+        return response
 
     # -- the verbs ------------------------------------------------------------------------
 
@@ -464,7 +504,7 @@ class Client:
         return await self.request("DELETE", url, **kwargs)
 
     def __repr__(self) -> str:
-        return f"<trioclient.Client [{self._state.name.lower()}] {self._pool.statistics()}>"
+        return f"<trioclient.Client [{self._state.name.lower()}] {self.pool_statistics()}>"
 
 
 class StreamContext:
@@ -502,6 +542,18 @@ class StreamContext:
             self._response._close()
         if exc_type is None:
             await trio.lowlevel.checkpoint()
+
+
+def _wrong_task_message(owner: trio.lowlevel.Task | None, task: trio.lowlevel.Task) -> str:
+    return (
+        f"This client was entered in task {owner.name if owner else '?'!r} but is being"
+        f" exited in task {task.name!r}; its connections are now closed. A client's"
+        " `async with` must begin and end in the same task. This usually means the"
+        " client is held open across a `yield` of an async generator: open the client"
+        " in an `@asynccontextmanager` instead, close the generator with"
+        " `contextlib.aclosing`, hand results out through `trio.as_safe_channel`, or let"
+        " one service task own the client (see docs/trio-idioms.md)."
+    )
 
 
 def _user_agent() -> str:

@@ -16,13 +16,19 @@ from __future__ import annotations
 
 import enum
 import math
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+import trio
+
+if TYPE_CHECKING:
+    from ._request import Request
 
 __all__ = [
     "DEFAULT_LIMITS",
     "DEFAULT_MAX_REDIRECTS",
     "DEFAULT_TIMEOUT",
     "USE_CLIENT_DEFAULT",
+    "Deadlines",
     "Limits",
     "Timeout",
     "UseClientDefault",
@@ -210,3 +216,66 @@ class Limits:
 DEFAULT_TIMEOUT: Final = Timeout()
 DEFAULT_LIMITS: Final = Limits()
 DEFAULT_MAX_REDIRECTS: Final = 20
+
+
+class Deadlines:
+    """The absolute deadlines of one send: each phase's timeout, capped by the total one.
+
+    The client makes one when a send starts (the total deadline spans redirects and auth
+    rounds) and hands it to the transport in `request.extensions["deadlines"]`. Every wait
+    asks it for its deadline, so `min(now + timeout, total)` is written here only, and so is
+    the wording that says which of the two bounds ran out.
+    """
+
+    __slots__ = ("timeout", "total")
+
+    def __init__(self, timeout: Timeout, total: float = math.inf) -> None:
+        self.timeout = timeout
+        self.total = total
+
+    @classmethod
+    def start(cls, timeout: Timeout) -> Deadlines:
+        """Deadlines for a send starting now."""
+        total = timeout.total
+        return cls(timeout, math.inf if total is None else trio.current_time() + total)
+
+    @classmethod
+    def of(cls, request: Request) -> Deadlines:
+        """The request's deadlines: the client's, else started now from its `timeout`."""
+        extensions = request.extensions
+        deadlines = extensions.get("deadlines")
+        if isinstance(deadlines, Deadlines):
+            return deadlines
+        timeout = extensions.get("timeout")
+        if not isinstance(timeout, Timeout):
+            timeout = DEFAULT_TIMEOUT if timeout is None else Timeout(timeout)
+        return cls.start(timeout)
+
+    def after(self, seconds: float | None) -> float:
+        """`seconds` from now, but never past the total deadline (None: the total)."""
+        if seconds is None:
+            return self.total
+        deadline = trio.current_time() + seconds
+        return deadline if deadline < self.total else self.total
+
+    def connect(self) -> float:
+        """The deadline for connecting (TCP, TLS) starting now."""
+        return self.after(self.timeout.connect)
+
+    def read(self) -> float:
+        """The deadline for the next byte of the response."""
+        return self.after(self.timeout.read)
+
+    def write(self) -> float:
+        """The deadline for the next piece of the request to be accepted."""
+        return self.after(self.timeout.write)
+
+    def pool(self) -> float:
+        """The deadline for getting a connection from the pool."""
+        return self.after(self.timeout.pool)
+
+    def why(self, deadline: float, seconds: float | None, what: str = "") -> str:
+        """Which bound `deadline` came from, for an error message."""
+        if deadline == self.total or seconds is None:
+            return "total timeout"
+        return f"no {what} for {seconds:g} s" if what else f"{seconds:g} s"

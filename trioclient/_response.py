@@ -149,7 +149,7 @@ class Response:
         headers: Headers,
         stream: _RawStream,
         request: Request,
-        default_encoding: str | Callable[[bytes], str | None],
+        default_encoding: str | Callable[[bytes], str | None] = "utf-8",
     ) -> Response:
         """Fast constructor for responses read off the network."""
         self = cls.__new__(cls)

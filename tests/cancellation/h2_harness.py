@@ -414,7 +414,7 @@ def _judge(run: _Run) -> tuple[str, BaseException | None]:
 
 def _live_connections(client: trioclient.Client) -> list[HTTP2Connection]:
     live = []
-    for conn in client._pool._books.entries():
+    for conn in client._transport._pool._books.entries():
         if isinstance(conn.http, HTTP2Connection) and not conn.is_closed:
             live.append(conn.http)
     return live

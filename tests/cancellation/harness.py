@@ -231,7 +231,7 @@ def assert_only_housekeeping(client: trioclient.Client, where: str = "") -> None
 
 def _idle_sockets(client: trioclient.Client) -> list[object]:
     sockets = []
-    for conn in client._pool._books._idle:
+    for conn in client._transport._pool._books._idle:
         assert conn.http is not None
         sockets.append(socket_of(conn.http._stream))
     return sockets

@@ -284,7 +284,7 @@ class World:
         holding = sum(req.holds_or_awaits_a_connection() for req in self.requests)
         if stats.requests_active + stats.waiting != holding:
             problems.append(f"{holding} requests hold or await a connection, books: {stats}")
-        entries = client._pool._books.entries()
+        entries = client._transport._pool._books.entries()
         entry_sockets = {
             socket_of(entry.http._stream)  # type: ignore[union-attr]
             for entry in entries

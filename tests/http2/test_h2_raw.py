@@ -126,7 +126,7 @@ async def test_stream_ids_running_out_moves_to_a_new_connection(nursery: trio.Nu
     url = await serve_h2(nursery, factory)
     async with trioclient.Client(**H2C) as client:
         assert (await client.get(f"{url}/first")).status_code == 200
-        (conn,) = [e.http for e in client._pool._books.entries()]
+        (conn,) = [e.http for e in client._transport._pool._books.entries()]
         assert isinstance(conn, HTTP2Connection)
         conn._h2.highest_outbound_stream_id = 2**31 - 1  # the last id a client may use
         assert (await client.get(f"{url}/second")).status_code == 200

@@ -1,0 +1,115 @@
+"""`HTTPTransport`: HTTP/1.1 and HTTP/2 over TCP, TLS or a Unix socket, with a connection pool.
+
+The transport is the pool's public face: it takes the connection options a `Client` used to
+take itself, turns the pool's (response head, body stream) into a `Response`, and runs the
+pool's background work (idle-connection expiry, HTTP/2 reader and writer tasks) in the
+nursery the client binds it to.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import trio
+
+from .._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Deadlines, Limits
+from .._exceptions import ClientStateError, UnsupportedProtocol
+from .._headers import Headers
+from .._request import Request
+from .._response import Response
+from .._types import CertTypes, VerifyTypes
+from ._base import Transport
+from ._pool import ConnectionPool
+from ._pool_state import PoolStatistics
+from ._tls import create_ssl_context
+
+__all__ = ["HTTPTransport"]
+
+logger = logging.getLogger("trioclient")
+
+
+class HTTPTransport(Transport):
+    """The default transport: pooled HTTP/1.1 and HTTP/2 connections.
+
+    Arguments are the connection options of `Client` (which builds one of these unless it is
+    given `transport=`): `verify`, `cert`, `trust_env` (SSL_CERT_FILE/SSL_CERT_DIR), `http1`,
+    `http2`, `limits`, `uds` (connect to a Unix socket), `local_address` (bind the client
+    end), `http2_ping_interval` and `write_timeout` (for HTTP/2 connection writes).
+    """
+
+    def __init__(
+        self,
+        *,
+        verify: VerifyTypes = True,
+        cert: CertTypes | None = None,
+        trust_env: bool = True,
+        http1: bool = True,
+        http2: bool = False,
+        limits: Limits = DEFAULT_LIMITS,
+        uds: str | None = None,
+        local_address: str | None = None,
+        http2_ping_interval: float | None = None,
+        write_timeout: float | None = DEFAULT_TIMEOUT.write,
+    ) -> None:
+        if not (http1 or http2):
+            raise UnsupportedProtocol("http1=False and http2=False leave no protocol to speak.")
+        ssl_context = create_ssl_context(
+            verify, cert, trust_env=trust_env, http1=http1, http2=http2
+        )
+        self._pool = ConnectionPool(
+            limits=limits,
+            ssl_context=ssl_context,
+            http1=http1,
+            http2=http2,
+            uds=uds,
+            local_address=local_address,
+            write_timeout=write_timeout,
+            http2_ping_interval=http2_ping_interval,
+        )
+        self._bound = False
+
+    def bind(self, nursery: trio.Nursery) -> None:
+        """Run the pool's background work in the client's `nursery`."""
+        if self._bound:
+            raise ClientStateError(
+                "This HTTPTransport already belongs to a client; give each client its own."
+            )
+        self._bound = True
+        self._pool.attach(nursery)
+        nursery.start_soon(self._run_housekeeping)
+
+    async def handle_request(self, request: Request) -> Response:
+        """Send `request` over a pooled connection; the response body is left on the wire."""
+        deadlines = Deadlines.of(request)
+        head, stream = await self._pool.handle_request(request, deadlines.timeout, deadlines.total)
+        return Response._from_transport(
+            head.status,
+            head.reason,
+            head.http_version,
+            Headers._from_raw(head.headers),
+            stream,
+            request,
+        )
+
+    async def aclose(self) -> None:
+        """Close every connection, and with them every response still being read."""
+        self._pool.close()
+        await trio.lowlevel.checkpoint()
+
+    @property
+    def is_closed(self) -> bool:
+        """True once the transport was closed."""
+        return self._pool.is_closed
+
+    def statistics(self) -> PoolStatistics:
+        """A frozen snapshot of the pool's counts."""
+        return self._pool.statistics()
+
+    # KeyboardInterrupt must reach the user's code, not land in this background task, where
+    # the nursery would hand it back wrapped in an ExceptionGroup.
+    @trio.lowlevel.enable_ki_protection
+    async def _run_housekeeping(self) -> None:
+        try:
+            await self._pool.run_housekeeping()
+        except Exception:  # pragma: no cover - a bug; must not take the user's code down
+            logger.exception("trioclient housekeeping failed; idle connections won't expire")
