@@ -45,6 +45,7 @@ import trio
 import trustme
 from hypothesis import HealthCheck, settings
 from servers.hypercorn_server import HypercornServer
+from servers.peers import NghttpdServer, NginxServer, unavailable
 
 pytest_plugins = ["pytester"]
 
@@ -306,3 +307,45 @@ def http_url(hypercorn_server: HypercornServer) -> str:
 def https_url(hypercorn_server: HypercornServer) -> str:
     """``https://127.0.0.1:PORT``: ALPN h2 and http/1.1, certificate from ``tls_ca``."""
     return hypercorn_server.https_url
+
+
+# --- real third-party peers (nginx, nghttpd) and a client TLS context for HTTP/2 ---------------
+# Session-scoped child processes, started the first time a test asks; a missing binary skips
+# locally and fails in CI (servers.peers.unavailable).
+
+
+@pytest.fixture
+def h2_ssl_context(tls_ca: trustme.CA) -> ssl.SSLContext:
+    """A fresh client context trusting only the test CA, offering ALPN h2 and http/1.1."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    tls_ca.configure_trust(context)
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    return context
+
+
+@pytest.fixture(scope="session")
+def nginx_server(tls_ca: trustme.CA) -> Iterator[NginxServer]:
+    """nginx for the session: ``https_url`` (h2 + http/1.1), ``http_url`` (HTTP/1.1) and
+    ``h2c_url`` (h2 prior knowledge); see :class:`servers.peers.NginxServer` for content."""
+    if not NginxServer.available():
+        unavailable("nginx is not installed")
+    with NginxServer(tls_ca) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def nghttpd_server(tls_ca: trustme.CA) -> Iterator[NghttpdServer]:
+    """nghttpd over TLS (ALPN h2) for the session; ``url`` is https."""
+    if not NghttpdServer.available():
+        unavailable("nghttpd is not installed")
+    with NghttpdServer(tls_ca, tls=True) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def nghttpd_h2c_server(tls_ca: trustme.CA) -> Iterator[NghttpdServer]:
+    """nghttpd speaking h2c with prior knowledge for the session; ``url`` is http."""
+    if not NghttpdServer.available():
+        unavailable("nghttpd is not installed")
+    with NghttpdServer(tls_ca, tls=False) as server:
+        yield server
