@@ -32,7 +32,25 @@ if TYPE_CHECKING:
     from .._request import Request
     from .._response import Response
 
-__all__ = ["Transport"]
+__all__ = ["ResponseHead", "Transport"]
+
+
+class ResponseHead:
+    """Status line and headers of a response, as a protocol driver received them."""
+
+    __slots__ = ("headers", "http_version", "reason", "status")
+
+    def __init__(
+        self,
+        status: int,
+        reason: bytes,
+        headers: list[tuple[bytes, bytes, bytes]],
+        http_version: str,
+    ) -> None:
+        self.status = status
+        self.reason = reason
+        self.headers = headers  # (raw name, lowercased name, value), as Headers keeps them
+        self.http_version = http_version
 
 
 class Transport(trio.abc.AsyncResource):

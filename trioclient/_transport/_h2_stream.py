@@ -16,16 +16,15 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from .._exceptions import ReadTimeout, StreamClosed, TransportError
+from .._exceptions import ReadTimeout, TransportError
 from ._errors import fresh_error
-from ._stream import BodyStream
 
 if TYPE_CHECKING:
+    from .._config import Deadlines
     from .._request import Request
     from ._http2 import HTTP2Connection
-    from ._pool import Connection, ConnectionPool
 
-__all__ = ["H2ResponseStream", "H2Stream"]
+__all__ = ["H2Body", "H2Stream"]
 
 
 class H2Stream:
@@ -72,29 +71,24 @@ class H2Stream:
             )
 
 
-class H2ResponseStream(BodyStream):
-    """Raw body bytes of one HTTP/2 response; gives its stream slot back exactly once."""
+class H2Body:
+    """Raw body bytes of one HTTP/2 response. Closing it gives the stream up (`abandon`);
+    the pool's wrapper (`PooledStream`) gives the connection's stream slot back."""
 
-    __slots__ = ("_h2", "_stream")
+    __slots__ = ("_deadlines", "_h2", "_request", "_stream")
 
     def __init__(
-        self,
-        pool: ConnectionPool,
-        conn: Connection,
-        http: HTTP2Connection,
-        stream: H2Stream,
-        request: Request,
-        read_timeout: float | None,
-        total_deadline: float,
+        self, http: HTTP2Connection, stream: H2Stream, request: Request, deadlines: Deadlines
     ) -> None:
-        super().__init__(pool, conn, request, read_timeout, total_deadline)
         self._h2 = http
         self._stream = stream
+        self._request = request
+        self._deadlines = deadlines
 
     @property
     def closed_reason(self) -> str | None:
-        """Why the pool closed the connection under this stream (the client closed), if so."""
-        return None if self._done else self._h2.closed_reason
+        """Why the connection was closed under this stream (the client closed), if so."""
+        return self._h2.closed_reason
 
     @property
     def trailers(self) -> list[tuple[bytes, bytes]]:
@@ -103,32 +97,17 @@ class H2ResponseStream(BodyStream):
 
     async def receive_some(self) -> bytes:
         """The next body chunk; b"" at the end of the body."""
-        if self._done:
-            raise StreamClosed()
-        reason = self._h2.closed_reason
-        if reason is not None:
-            self._give_back(reusable=False)
-            raise StreamClosed(f"The response stream was closed because {reason}.")
         stream = self._stream
-        try:
-            while not stream.chunks:
-                if stream.error is not None:
-                    raise fresh_error(stream.error, self._request)
-                if stream.ended:
-                    self._give_back(reusable=True)
-                    return b""
-                await self._h2.wait_stream(stream, self._request, self._read_timeout, self._total)
-        except BaseException:
-            self._give_back(reusable=False)
-            raise
+        while not stream.chunks:
+            if stream.error is not None:
+                raise fresh_error(stream.error, self._request)
+            if stream.ended:
+                return b""
+            await self._h2.wait_stream(stream, self._request, self._deadlines)
         data, flow_length = stream.chunks.popleft()
         self._h2.consumed(stream, flow_length)
         return data
 
-    def _give_back(self, *, reusable: bool) -> None:
-        # A stream's fate says nothing about its connection's: `abandon` resets the stream
-        # if it is still open, and the pool judges the connection by its own state.
-        if not self._done:
-            self._done = True
-            self._h2.abandon(self._stream)
-            self._pool.release(self._conn, reusable=True)
+    def close(self) -> None:
+        """Reset the stream if it is still open and return its unread credit."""
+        self._h2.abandon(self._stream)

@@ -80,8 +80,7 @@ class HTTPTransport(Transport):
 
     async def handle_request(self, request: Request) -> Response:
         """Send `request` over a pooled connection; the response body is left on the wire."""
-        deadlines = Deadlines.of(request)
-        head, stream = await self._pool.handle_request(request, deadlines.timeout, deadlines.total)
+        head, stream = await self._pool.handle_request(request, Deadlines.of(request))
         return Response._from_transport(
             head.status,
             head.reason,

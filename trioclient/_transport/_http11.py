@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, NoReturn
 import h11
 import trio
 
+from .._config import Deadlines
 from .._exceptions import (
     LocalProtocolError,
     ReadError,
@@ -42,6 +43,7 @@ from .._exceptions import (
     WriteTimeout,
 )
 from .._headers import check_header_safety
+from ._base import ResponseHead
 from ._body import checked_chunk, close_abandoned, next_chunk
 from ._errors import IO_ERRORS, translate
 from ._sockio import SocketIO
@@ -49,7 +51,7 @@ from ._sockio import SocketIO
 if TYPE_CHECKING:
     from .._request import Request
 
-__all__ = ["HTTP11Connection", "ResponseHead", "StaleConnection", "request_event"]
+__all__ = ["H11Body", "HTTP11Connection", "StaleConnection", "request_event"]
 
 READ_SIZE = 64 * 1024
 WRITE_SLICE = 64 * 1024  # the unit of progress that resets the write timeout
@@ -63,24 +65,6 @@ class StaleConnection(Exception):
     def __init__(self, error: TransportError) -> None:
         super().__init__(str(error))
         self.error = error
-
-
-class ResponseHead:
-    """Status line and headers of a response, as received."""
-
-    __slots__ = ("headers", "http_version", "reason", "status")
-
-    def __init__(
-        self,
-        status: int,
-        reason: bytes,
-        headers: list[tuple[bytes, bytes, bytes]],
-        http_version: str,
-    ) -> None:
-        self.status = status
-        self.reason = reason
-        self.headers = headers
-        self.http_version = http_version
 
 
 class HTTP11Connection:
@@ -116,14 +100,12 @@ class HTTP11Connection:
         self,
         request: Request,
         event: h11.Request,
-        write_deadline: float | None,
-        total_deadline: float,
+        deadlines: Deadlines,
     ) -> TransportError | None:
         """Send the request head and body. Returns a write error to report *after* reading.
 
         `event` comes from `request_event` (built before a connection was taken, so an
-        invalid request never costs one). `write_deadline` None means no write timeout
-        (only the total deadline applies); otherwise it bounds each write's silence.
+        invalid request never costs one). The write timeout bounds each write's silence.
         """
         conn = self._h11
         self._bytes_in = 0
@@ -135,10 +117,10 @@ class HTTP11Connection:
                 if body:
                     data += conn.send(h11.Data(data=body))
                 data += conn.send(h11.EndOfMessage())
-                await self._write(data, write_deadline, total_deadline, request)
+                await self._write(data, deadlines, request)
                 return None
-            await self._write(data, write_deadline, total_deadline, request)
-            await self._send_stream(body, write_deadline, total_deadline, request)
+            await self._write(data, deadlines, request)
+            await self._send_stream(body, deadlines, request)
         except h11.LocalProtocolError as exc:
             raise translate(exc, WriteError, "building the request", request=request) from exc
         except WriteError as exc:
@@ -151,8 +133,7 @@ class HTTP11Connection:
     async def _send_stream(
         self,
         body: AsyncIterable[bytes],
-        write_deadline: float | None,
-        total_deadline: float,
+        deadlines: Deadlines,
         request: Request,
     ) -> None:
         conn = self._h11
@@ -164,20 +145,16 @@ class HTTP11Connection:
                 except StopAsyncIteration:
                     break
                 if checked_chunk(chunk):
-                    await self._write(
-                        conn.send(h11.Data(data=chunk)), write_deadline, total_deadline, request
-                    )
+                    await self._write(conn.send(h11.Data(data=chunk)), deadlines, request)
         except BaseException:
             await close_abandoned(iterator)
             raise
-        await self._write(conn.send(h11.EndOfMessage()), write_deadline, total_deadline, request)
+        await self._write(conn.send(h11.EndOfMessage()), deadlines, request)
 
-    async def receive_response_head(
-        self, request: Request, read_timeout: float | None, total_deadline: float
-    ) -> ResponseHead:
+    async def receive_response_head(self, request: Request, deadlines: Deadlines) -> ResponseHead:
         """Wait for the final response head, skipping 1xx ones (but 101, see below)."""
         while True:
-            event = await self._next_event(request, read_timeout, total_deadline, head=True)
+            event = await self._next_event(request, deadlines, head=True)
             if isinstance(event, (h11.Response, h11.InformationalResponse)):
                 # 101 Switching Protocols (the request asked for an Upgrade) ends HTTP on
                 # this connection: it is the final response, with no body, never reused.
@@ -191,12 +168,10 @@ class HTTP11Connection:
                 f"Unexpected {type(event).__name__} from {self.where}", request=request
             )
 
-    async def receive_body_chunk(
-        self, request: Request, read_timeout: float | None, total_deadline: float
-    ) -> bytes:
+    async def receive_body_chunk(self, request: Request, deadlines: Deadlines) -> bytes:
         """The next piece of the response body; b"" once the body is complete."""
         while True:
-            event = await self._next_event(request, read_timeout, total_deadline, head=False)
+            event = await self._next_event(request, deadlines, head=False)
             if type(event) is h11.Data:
                 if event.data:
                     return bytes(event.data)
@@ -223,9 +198,7 @@ class HTTP11Connection:
 
     # -- the only two awaits --------------------------------------------------------------
 
-    async def _next_event(
-        self, request: Request, read_timeout: float | None, total_deadline: float, *, head: bool
-    ) -> object:
+    async def _next_event(self, request: Request, deadlines: Deadlines, *, head: bool) -> object:
         conn = self._h11
         while True:
             try:
@@ -250,36 +223,26 @@ class HTTP11Connection:
                 ) from exc
             if event is not h11.NEED_DATA:
                 return event
-            data = await self._read(request, read_timeout, total_deadline, head=head)
+            data = await self._read(request, deadlines, head=head)
             conn.receive_data(data)  # type: ignore[arg-type]  # h11 accepts any bytes-like
 
     async def _read(
-        self, request: Request, read_timeout: float | None, total_deadline: float, *, head: bool
+        self, request: Request, deadlines: Deadlines, *, head: bool
     ) -> bytes | bytearray:
-        deadline = total_deadline
-        if read_timeout is not None:
-            deadline = min(trio.current_time() + read_timeout, total_deadline)
+        deadline = deadlines.read()
         data: bytes | bytearray | None
         try:
             if self.io is not None:
                 data = await self.io.receive_some(READ_SIZE, deadline)
                 if data is None:
-                    raise ReadTimeout(
-                        f"Timed out reading the response from {self.where}"
-                        f" ({_explain(read_timeout, deadline, total_deadline)})",
-                        request=request,
-                    )
+                    raise self._read_timeout(request, deadlines, deadline)
             elif deadline == math.inf:
                 data = await self._stream.receive_some(READ_SIZE)
             else:
                 with trio.CancelScope(deadline=deadline) as scope:
                     data = await self._stream.receive_some(READ_SIZE)
                 if scope.cancelled_caught:
-                    raise ReadTimeout(
-                        f"Timed out reading the response from {self.where}"
-                        f" ({_explain(read_timeout, deadline, total_deadline)})",
-                        request=request,
-                    )
+                    raise self._read_timeout(request, deadlines, deadline)
         except IO_ERRORS as exc:
             error = translate(
                 exc,
@@ -297,20 +260,13 @@ class HTTP11Connection:
         self._bytes_in += len(data)
         return data
 
-    async def _write(
-        self, data: bytes, write_timeout: float | None, total_deadline: float, request: Request
-    ) -> None:
+    async def _write(self, data: bytes, deadlines: Deadlines, request: Request) -> None:
         try:
             if self.io is not None:
-                if not await self.io.send_all(data, write_timeout, total_deadline):
-                    deadline = _deadline(write_timeout, total_deadline)
-                    raise WriteTimeout(
-                        f"Timed out sending the request to {self.where}"
-                        f" ({_explain(write_timeout, deadline, total_deadline, 'progress')})",
-                        request=request,
-                    )
+                if not await self.io.send_all(data, deadlines):
+                    raise self._write_timeout(request, deadlines, deadlines.write())
                 return
-            if write_timeout is None and total_deadline == math.inf:
+            if deadlines.timeout.write is None and deadlines.total == math.inf:
                 await self._stream.send_all(data)
                 return
             # The write timeout bounds each *silence*, not the whole upload: a large body is
@@ -318,17 +274,11 @@ class HTTP11Connection:
             # never cut off (only `total` bounds the whole of it).
             view = memoryview(data) if len(data) > WRITE_SLICE else data
             for start in range(0, len(view) or 1, WRITE_SLICE):
-                deadline = total_deadline
-                if write_timeout is not None:
-                    deadline = min(trio.current_time() + write_timeout, total_deadline)
+                deadline = deadlines.write()
                 with trio.CancelScope(deadline=deadline) as scope:
                     await self._stream.send_all(view[start : start + WRITE_SLICE])
                 if scope.cancelled_caught:
-                    raise WriteTimeout(
-                        f"Timed out sending the request to {self.where}"
-                        f" ({_explain(write_timeout, deadline, total_deadline, 'progress')})",
-                        request=request,
-                    )
+                    raise self._write_timeout(request, deadlines, deadline)
         except IO_ERRORS as exc:
             raise translate(
                 exc,
@@ -337,6 +287,52 @@ class HTTP11Connection:
                 request=request,
                 closed_reason=self.closed_reason,
             ) from exc
+
+    def _read_timeout(self, request: Request, deadlines: Deadlines, deadline: float) -> ReadTimeout:
+        why = deadlines.why(deadline, deadlines.timeout.read, "data")
+        return ReadTimeout(
+            f"Timed out reading the response from {self.where} ({why})", request=request
+        )
+
+    def _write_timeout(
+        self, request: Request, deadlines: Deadlines, deadline: float
+    ) -> WriteTimeout:
+        why = deadlines.why(deadline, deadlines.timeout.write, "progress")
+        return WriteTimeout(
+            f"Timed out sending the request to {self.where} ({why})", request=request
+        )
+
+
+class H11Body:
+    """The raw (still content-encoded) body of the response now being read on a connection.
+
+    It only moves bytes: the pool's wrapper (`PooledStream`) decides what the body's end,
+    failure or early close means for the connection.
+    """
+
+    __slots__ = ("_deadlines", "_http", "_request")
+
+    def __init__(self, http: HTTP11Connection, request: Request, deadlines: Deadlines) -> None:
+        self._http = http
+        self._request = request
+        self._deadlines = deadlines
+
+    @property
+    def closed_reason(self) -> str | None:
+        """Why the connection was closed under this body (the client closed), if so."""
+        return self._http.closed_reason
+
+    @property
+    def trailers(self) -> list[tuple[bytes, bytes]]:
+        """Trailing headers of a chunked response, once its body has been read."""
+        return self._http.trailers
+
+    async def receive_some(self) -> bytes:
+        """The next raw body chunk; b"" at the end of the body."""
+        return await self._http.receive_body_chunk(self._request, self._deadlines)
+
+    def close(self) -> None:
+        """Nothing to do here: an unfinished exchange makes the pool close the connection."""
 
 
 # The field grammar of RFC 9110 (the rules h11 applies). Checking every field of every
@@ -412,17 +408,3 @@ def _triples(headers: h11._headers.Headers) -> list[tuple[bytes, bytes, bytes]]:
     if isinstance(full, list):
         return full
     return [(name, name.lower(), value) for name, value in headers.raw_items()]
-
-
-def _deadline(timeout: float | None, total_deadline: float) -> float:
-    if timeout is None:
-        return total_deadline
-    return min(trio.current_time() + timeout, total_deadline)
-
-
-def _explain(
-    timeout: float | None, deadline: float, total_deadline: float, what: str = "data"
-) -> str:
-    if deadline == total_deadline:
-        return "total timeout"
-    return f"no {what} for {timeout:g} s"

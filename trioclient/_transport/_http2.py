@@ -52,6 +52,7 @@ import h2.settings
 import trio
 from h2.utilities import HeaderValidationFlags, validate_outbound_headers
 
+from .._config import Deadlines
 from .._exceptions import (
     ClientStateError,
     LocalProtocolError,
@@ -61,11 +62,11 @@ from .._exceptions import (
     WriteError,
     WriteTimeout,
 )
+from ._base import ResponseHead
 from ._body import checked_chunk, close_abandoned, next_chunk
 from ._connect import close_stream_now
 from ._errors import IO_ERRORS, fresh_error, translate
 from ._h2_stream import H2Stream
-from ._http11 import ResponseHead
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterable
@@ -170,11 +171,7 @@ class HTTP2Connection:
     # -- used by request tasks ------------------------------------------------------------
 
     async def start_stream(
-        self,
-        request: Request,
-        pool_deadline: float,
-        write_timeout: float | None,
-        total_deadline: float,
+        self, request: Request, pool_deadline: float, deadlines: Deadlines
     ) -> H2Stream:
         """Open a stream and send the request (headers, then body within the windows)."""
         conn = self._h2
@@ -225,9 +222,9 @@ class HTTP2Connection:
             return stream
         try:
             if isinstance(body, bytes):
-                await self._send_data(stream, body, request, write_timeout, total_deadline)
+                await self._send_data(stream, body, request, deadlines)
             else:
-                await self._send_stream(stream, body, request, write_timeout, total_deadline)
+                await self._send_stream(stream, body, request, deadlines)
             conn.end_stream(stream.id)
             stream.request_done = True
             self._want_write()
@@ -246,13 +243,13 @@ class HTTP2Connection:
         return stream
 
     async def receive_response_head(
-        self, stream: H2Stream, request: Request, read_timeout: float | None, total: float
+        self, stream: H2Stream, request: Request, deadlines: Deadlines
     ) -> ResponseHead:
         """Wait for the response headers of `stream`."""
         while stream.head is None:
             if stream.error is not None:
                 raise fresh_error(stream.error, request)
-            await self.wait_stream(stream, request, read_timeout, total)
+            await self.wait_stream(stream, request, deadlines)
         status = 0
         headers = []
         for name, value in stream.head:
@@ -262,15 +259,10 @@ class HTTP2Connection:
                 headers.append((name, name, value))  # HTTP/2 names are lowercase already
         return ResponseHead(status, b"", headers, "HTTP/2")
 
-    async def wait_stream(
-        self, stream: H2Stream, request: Request, read_timeout: float | None, total: float
-    ) -> None:
+    async def wait_stream(self, stream: H2Stream, request: Request, deadlines: Deadlines) -> None:
         """Wait for the reader to deliver something for `stream`."""
-        deadline = total
-        label = "total timeout"
-        if read_timeout is not None and trio.current_time() + read_timeout < total:
-            deadline = trio.current_time() + read_timeout
-            label = f"no data for {read_timeout:g} s"
+        deadline = deadlines.read()
+        label = deadlines.why(deadline, deadlines.timeout.read, "data")
         await stream.wait(deadline, request, self.where, label)
 
     def consumed(self, stream: H2Stream, flow_length: int) -> None:
@@ -310,12 +302,11 @@ class HTTP2Connection:
         stream: H2Stream,
         data: bytes,
         request: Request,
-        write_timeout: float | None,
-        total_deadline: float,
+        deadlines: Deadlines,
     ) -> None:
         view = memoryview(data)
         while view:
-            window = await self._credit(stream, request, write_timeout, total_deadline)
+            window = await self._credit(stream, request, deadlines)
             size = min(window, self._h2.max_outbound_frame_size, len(view))
             self._h2.send_data(stream.id, view[:size].tobytes())
             view = view[size:]
@@ -326,8 +317,7 @@ class HTTP2Connection:
         stream: H2Stream,
         body: AsyncIterable[bytes],
         request: Request,
-        write_timeout: float | None,
-        total_deadline: float,
+        deadlines: Deadlines,
     ) -> None:
         iterator = aiter(body)
         try:
@@ -337,14 +327,12 @@ class HTTP2Connection:
                 except StopAsyncIteration:
                     break
                 data = bytes(checked_chunk(chunk))
-                await self._send_data(stream, data, request, write_timeout, total_deadline)
+                await self._send_data(stream, data, request, deadlines)
         except BaseException:
             await close_abandoned(iterator)
             raise
 
-    async def _credit(
-        self, stream: H2Stream, request: Request, write_timeout: float | None, total: float
-    ) -> int:
+    async def _credit(self, stream: H2Stream, request: Request, deadlines: Deadlines) -> int:
         """Flow-control credit for `stream`, waiting (bounded) for a WINDOW_UPDATE."""
         while True:
             self._check_usable(request, draining_ok=True)
@@ -353,18 +341,15 @@ class HTTP2Connection:
             window = self._h2.local_flow_control_window(stream.id)
             if window > 0:
                 return window
-            deadline = total
-            if write_timeout is not None:
-                deadline = min(trio.current_time() + write_timeout, total)
+            deadline = deadlines.write()
             with trio.move_on_at(deadline):
                 await self._window.park()
                 continue
+            why = deadlines.why(deadline, deadlines.timeout.write)
+            if why != "total timeout":
+                why = f"the server granted no flow-control window for {why}"
             raise WriteTimeout(
-                f"Timed out sending the request to {self.where} (the server granted no "
-                f"flow-control window for {write_timeout:g} s)"
-                if deadline != total
-                else f"Timed out sending the request to {self.where} (total timeout)",
-                request=request,
+                f"Timed out sending the request to {self.where} ({why})", request=request
             )
 
     # -- the reader task ------------------------------------------------------------------

@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 A request runs entirely in the caller's task: no per-request nursery or task. It checks an
 entry out of the books (waiting in a FIFO if none is free), connects it if it is new, sends
-the request and reads the response head. From then on the `ResponseStream` owns the entry
+the request and reads the response head. From then on the `PooledStream` owns the entry
 until the body is complete (entry checked back in, reusable) or the stream is closed early
 or fails (entry discarded and its socket closed).
 
@@ -41,6 +41,7 @@ from .._exceptions import (
     TransportError,
     UnsupportedProtocol,
 )
+from ._base import ResponseHead
 from ._connect import (
     ConnectProgress,
     close_stream_now,
@@ -49,14 +50,14 @@ from ._connect import (
     open_stream,
 )
 from ._errors import CLIENT_CLOSED
-from ._h2_stream import H2ResponseStream, H2Stream
+from ._h2_stream import H2Body, H2Stream
 from ._http2 import HTTP2Connection, RetryOnNewConnection
-from ._http11 import HTTP11Connection, ResponseHead, StaleConnection, request_event
+from ._http11 import H11Body, HTTP11Connection, StaleConnection, request_event
 from ._pool_state import Origin, Plan, PoolEntry, PoolState, PoolStatistics
-from ._stream import ResponseStream
+from ._stream import PooledStream
 
 if TYPE_CHECKING:
-    from .._config import Limits, Timeout
+    from .._config import Deadlines, Limits
     from .._request import Request
 
 __all__ = ["Connection", "ConnectionPool"]
@@ -138,8 +139,8 @@ class ConnectionPool:
     # connection was checked out but before the `try` that gives it back.
     @trio.lowlevel.enable_ki_protection
     async def handle_request(
-        self, request: Request, timeout: Timeout, total_deadline: float
-    ) -> tuple[ResponseHead, ResponseStream | H2ResponseStream]:
+        self, request: Request, deadlines: Deadlines
+    ) -> tuple[ResponseHead, PooledStream]:
         """Send `request` and return its response head and a body stream owning the entry."""
         origin = request.url._origin_key
         replayable = isinstance(request._body, bytes)
@@ -147,30 +148,26 @@ class ConnectionPool:
         h2_retries = _H2_RETRIES if replayable else 0
         event = request_event(request)  # an invalid request must not cost a connection
         while True:
-            pool_deadline = _deadline(timeout.pool, total_deadline)
+            pool_deadline = deadlines.pool()
             may_multiplex = self._may_multiplex(origin)
             conn = self._checkout(origin, may_multiplex)
             if conn is None:
-                conn = await self._wait(
-                    origin, request, pool_deadline, total_deadline, may_multiplex, timeout.pool
-                )
+                conn = await self._wait(origin, request, pool_deadline, deadlines, may_multiplex)
             try:
                 if conn.http is None:
-                    await self._connect(conn, request, timeout.connect, total_deadline)
+                    await self._connect(conn, request, deadlines)
                 http = conn.http
                 if isinstance(http, HTTP2Connection):
-                    return await self._exchange_h2(
-                        conn, http, request, timeout, pool_deadline, total_deadline
-                    )
+                    return await self._exchange_h2(conn, http, request, pool_deadline, deadlines)
                 assert http is not None
-                write_error = await http.send_request(request, event, timeout.write, total_deadline)
+                write_error = await http.send_request(request, event, deadlines)
                 if http.io is not None:
                     # The checkpoint every request owes (the socket calls may not have blocked),
                     # placed where it also pays: while other tasks run, the server answers,
                     # and the read below finds the response instead of waiting in epoll.
                     await trio.lowlevel.checkpoint()
                 try:
-                    head = await http.receive_response_head(request, timeout.read, total_deadline)
+                    head = await http.receive_response_head(request, deadlines)
                 except TransportError:
                     if write_error is not None:
                         raise write_error from None
@@ -190,24 +187,31 @@ class ConnectionPool:
             except BaseException:
                 self.release(conn, reusable=False)
                 raise
-            return head, ResponseStream(self, conn, http, request, timeout.read, total_deadline)
+            return head, self._pooled(conn, H11Body(http, request, deadlines))
 
     async def _exchange_h2(
         self,
         conn: Connection,
         http: HTTP2Connection,
         request: Request,
-        timeout: Timeout,
         pool_deadline: float,
-        total: float,
-    ) -> tuple[ResponseHead, H2ResponseStream]:
-        stream: H2Stream = await http.start_stream(request, pool_deadline, timeout.write, total)
+        deadlines: Deadlines,
+    ) -> tuple[ResponseHead, PooledStream]:
+        stream: H2Stream = await http.start_stream(request, pool_deadline, deadlines)
         try:
-            head = await http.receive_response_head(stream, request, timeout.read, total)
+            head = await http.receive_response_head(stream, request, deadlines)
         except BaseException:
             http.abandon(stream)
             raise
-        return head, H2ResponseStream(self, conn, http, stream, request, timeout.read, total)
+        return head, self._pooled(conn, H2Body(http, stream, request, deadlines))
+
+    def _pooled(self, conn: Connection, body: H11Body | H2Body) -> PooledStream:
+        """`body`, wrapped so that its end or close gives `conn` back exactly once."""
+
+        def release(reusable: bool) -> None:
+            self.release(conn, reusable=reusable)
+
+        return PooledStream(body, release)
 
     @trio.lowlevel.enable_ki_protection
     def release(self, conn: Connection, *, reusable: bool) -> None:
@@ -301,9 +305,8 @@ class ConnectionPool:
         origin: Origin,
         request: Request,
         deadline: float,
-        total_deadline: float,
+        deadlines: Deadlines,
         may_multiplex: bool,
-        pool_timeout: float | None,
     ) -> Connection:
         books = self._books
         waiter = books.enqueue(origin, may_multiplex=may_multiplex)
@@ -322,7 +325,7 @@ class ConnectionPool:
             with trio.CancelScope(deadline=deadline) as scope:
                 conn = await trio.lowlevel.wait_task_rescheduled(abort)
             if scope.cancelled_caught:  # the deadline passed before a grant
-                self._raise_pool_timeout(origin, request, deadline, total_deadline, pool_timeout)
+                self._raise_pool_timeout(origin, request, deadline, deadlines)
         try:
             # Granted, but cancelled meanwhile? Hand the connection on unused (still
             # reusable) instead of letting the cancellation close it later.
@@ -334,22 +337,16 @@ class ConnectionPool:
 
     @staticmethod
     def _raise_pool_timeout(
-        origin: Origin,
-        request: Request,
-        deadline: float,
-        total_deadline: float,
-        pool_timeout: float | None,
+        origin: Origin, request: Request, deadline: float, deadlines: Deadlines
     ) -> NoReturn:
-        label = "total timeout" if deadline == total_deadline else f"{pool_timeout:g} s"
+        label = deadlines.why(deadline, deadlines.timeout.pool)
         raise PoolTimeout(
             f"Timed out waiting for a connection to {_where(origin)} from the pool ({label})",
             request=request,
         )
 
-    async def _connect(
-        self, conn: Connection, request: Request, connect_timeout: float | None, total: float
-    ) -> None:
-        deadline = _deadline(connect_timeout, total)
+    async def _connect(self, conn: Connection, request: Request, deadlines: Deadlines) -> None:
+        deadline = deadlines.connect()
         stream: trio.abc.Stream | None = None
         progress = ConnectProgress()
         try:
@@ -368,7 +365,7 @@ class ConnectionPool:
                 close_stream_now(stream)
                 raise ClientStateError(f"Cannot send a request: {self._closed_reason}.")
             if stream is None:
-                label = "total timeout" if deadline == total else f"{connect_timeout:g} s"
+                label = deadlines.why(deadline, deadlines.timeout.connect)
                 raise ConnectTimeout(
                     f"Timed out {progress.stage} {_where(conn.origin)} ({label})",
                     request=request,
@@ -447,12 +444,6 @@ class ConnectionPool:
             trio.lowlevel.reschedule(waiter.token, outcome.Value(waiter.entry))  # type: ignore[arg-type]
         for conn in plan.to_close:
             conn.close_now()
-
-
-def _deadline(seconds: float | None, total: float) -> float:
-    if seconds is None:
-        return total
-    return min(trio.current_time() + seconds, total)
 
 
 def _where(origin: Origin) -> str:

@@ -33,6 +33,8 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
+from .._config import Deadlines
+
 __all__ = ["SocketIO"]
 
 
@@ -70,8 +72,9 @@ class SocketIO:
             if not await self._wait(trio.lowlevel.wait_readable, deadline):
                 return None
 
-    async def send_all(self, data: bytes, timeout: float | None, total_deadline: float) -> bool:
-        """Send everything; False if `timeout` passed without progress (or the total did)."""
+    async def send_all(self, data: bytes, deadlines: Deadlines) -> bool:
+        """Send everything; False if the write timeout passed without progress (or the
+        total deadline did)."""
         view = memoryview(data)
         while view:
             try:
@@ -81,10 +84,7 @@ class SocketIO:
             if sent:
                 view = view[sent:]
                 continue
-            deadline = total_deadline
-            if timeout is not None:
-                deadline = min(trio.current_time() + timeout, total_deadline)
-            if not await self._wait(trio.lowlevel.wait_writable, deadline):
+            if not await self._wait(trio.lowlevel.wait_writable, deadlines.write()):
                 return False
         return True
 

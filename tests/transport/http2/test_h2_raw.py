@@ -271,7 +271,7 @@ async def test_slow_consumer_is_bounded_and_does_not_stall_siblings(
             await trio.sleep(0.2)  # let the server push as much as it may
             stream = slow._stream
             assert stream is not None
-            buffered = sum(len(chunk) for chunk, _ in stream._stream.chunks)  # type: ignore[attr-defined]
+            buffered = sum(len(chunk) for chunk, _ in stream._body._stream.chunks)  # type: ignore[attr-defined]
             assert buffered <= 1024 * 1024  # the stream window, not the body size
             sibling = await client.get(f"{url}/small")  # same connection, not stalled
             assert len(sibling.content) == size
