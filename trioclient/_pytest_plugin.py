@@ -212,13 +212,22 @@ class _Options:
     should_mock: Callable[[Request], bool] | None = None
 
     def mocks(self, request: Request) -> bool:
-        if request.url.host.lower() in {host.lower() for host in self.non_mocked_hosts}:
+        hosts = self.non_mocked_hosts
+        if isinstance(hosts, str):  # one host given as a plain string
+            hosts = [hosts]
+        if request.url.host.lower() in {host.lower() for host in hosts}:
             return False
         return self.should_mock is None or self.should_mock(request)
 
 
 class TrioclientMock:
-    """The `trioclient_mock` fixture: register responses, then inspect the requests sent."""
+    """The `trioclient_mock` fixture: register responses, then inspect the requests sent.
+
+    Register with `add_response`, `add_callback` and `add_exception`, each taking the
+    `Matchers` keywords plus `is_reusable` (answer any number of requests, not one) and
+    `is_optional` (no teardown failure if never requested). Entries are tried in the order
+    registered. Read back with `get_requests` / `get_request`; hand `transport` to a client.
+    """
 
     def __init__(self, options: _Options | None = None) -> None:
         self._options = options or _Options()
@@ -427,8 +436,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Remember a failed test, so the fixture's teardown checks do not pile on."""
+    """Remember a test that failed or was skipped, so the teardown checks do not pile on."""
     report = yield
-    if report.when == "call" and report.failed:
+    if report.when != "teardown" and not report.passed:
         item.stash[_TEST_FAILED] = True
     return report

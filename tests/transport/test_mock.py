@@ -193,6 +193,7 @@ async def test_a_closed_transport_refuses_requests() -> None:
     async with trioclient.Client(transport=transport) as client:
         await client.get(f"{API}/")
     assert transport.is_closed
+    assert repr(transport).startswith("<MockTransport [closed] handler=<function ok")
     with pytest.raises(trioclient.ClientStateError, match="MockTransport is closed"):
         await transport.handle_request(trioclient.Request("GET", f"{API}/"))
     # The closed transport in a second client: refused as well, never answered.
