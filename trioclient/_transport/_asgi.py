@@ -132,6 +132,7 @@ class ASGITransport(Transport):
                 " `async with trioclient.Client(transport=ASGITransport(app)) as client:`"
                 " (or mounts=)."
             )
+        await trio.lowlevel.checkpoint_if_cancelled()  # a cancelled caller starts no app
         exchange = _Exchange(self, request)
         self._exchanges.add(exchange)
         name = f"trioclient ASGI app: {request.method} {request.url}"
@@ -166,8 +167,10 @@ class ASGITransport(Transport):
         error: BaseException | None = None
         returned = False
         try:
-            if exchange.caller_gone:
-                return  # abandoned before the app started: it never sees the request
+            # Abandoned (aclose, or the caller cancelled) before this task first ran: the app
+            # never sees the request. A scheduling race, so tests cannot aim at it.
+            if exchange.caller_gone:  # pragma: no cover
+                return
             with exchange.cancel_scope:
                 try:
                     await self.app(exchange.scope, exchange.receive, exchange.send)
@@ -376,9 +379,6 @@ class _Exchange:
 
     async def receive_some(self) -> bytes:
         """The next body chunk; b"" once the app returned; the app's error if it failed."""
-        if self._caller_done:
-            await trio.lowlevel.checkpoint()
-            return b""
         try:
             return await self._body_in.receive()
         except trio.EndOfChannel:
