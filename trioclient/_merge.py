@@ -45,7 +45,8 @@ class RequestBuilder:
                 self._urls[url] = merged
         else:
             merged = url
-        if merged._origin_key[0] in _SCHEMES and merged._origin_key[1]:
+        origin = merged._origin_key
+        if origin.scheme in _SCHEMES and origin.host:
             return merged  # the common case: an absolute http(s) URL
         if merged.is_relative_url and self.base_url.is_absolute_url:
             path = merged.raw_path.lstrip(b"/")

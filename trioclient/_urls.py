@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import unquote, unquote_plus
 
 from ._exceptions import InvalidURL
+from ._origin import Origin
 from ._types import PrimitiveData, QueryParamTypes
 from ._urlparse import (
     DEFAULT_PORTS,
@@ -72,7 +73,7 @@ class URL:
     __slots__ = ("_netloc", "_origin_key", "_str", "_target", "_uri")
 
     _uri: ParseResult
-    _origin_key: tuple[str, bytes, int]
+    _origin_key: Origin
     _target: bytes
     _str: str | None
 
@@ -99,7 +100,7 @@ class URL:
         if port is None:
             port = DEFAULT_PORTS.get(scheme, 0)
         self._uri = uri
-        self._origin_key = (scheme, (uri.host or "").encode("ascii"), port)
+        self._origin_key = Origin(scheme, (uri.host or "").encode("ascii"), port)
         target = uri.path or "/"
         if uri.query is not None:
             target = f"{target}?{uri.query}"
@@ -137,7 +138,7 @@ class URL:
     @property
     def raw_host(self) -> bytes:
         """The host as sent on the wire: ASCII, punycode for IDNA names, lowercase."""
-        return self._origin_key[1]
+        return self._origin_key.host
 
     @property
     def _tls_server_name(self) -> str:

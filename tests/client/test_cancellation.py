@@ -324,16 +324,16 @@ async def test_request_path_is_ki_protected_but_the_body_is_not(
     """A KeyboardInterrupt cannot land between two lines of the pool's bookkeeping (it waits
     for a checkpoint, where every path cleans up); the caller's body generator runs
     unprotected, so Ctrl-C interrupts it as it would anywhere else."""
-    from trioclient._transport import _pool
+    from trioclient._transport._http11 import RequestEvents
 
     seen: dict[str, bool] = {}
-    real_request_event = _pool.request_event
+    real_event_for = RequestEvents.event_for
 
-    def spying_request_event(request: trioclient.Request) -> object:
+    def spying_event_for(self: RequestEvents, request: trioclient.Request) -> object:
         seen["pool"] = trio.lowlevel.currently_ki_protected()
-        return real_request_event(request)
+        return real_event_for(self, request)
 
-    monkeypatch.setattr(_pool, "request_event", spying_request_event)
+    monkeypatch.setattr(RequestEvents, "event_for", spying_event_for)
 
     async def body() -> AsyncIterator[bytes]:
         seen["body"] = trio.lowlevel.currently_ki_protected()

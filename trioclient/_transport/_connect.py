@@ -28,8 +28,8 @@ if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
 
 if TYPE_CHECKING:
+    from .._origin import Origin
     from .._request import Request
-    from ._pool_state import Origin
 
 __all__ = [
     "ConnectProgress",
@@ -134,7 +134,7 @@ async def open_stream(
     opened stream is closed before the exception leaves.
 
     Args:
-        origin: (scheme, ascii host, port).
+        origin: the scheme, ASCII host and port to connect to.
         ssl_context: wrap in TLS with this context; None for plain TCP.
         server_hostname: SNI and certificate check name.
         uds: connect to this Unix socket path instead of TCP.
@@ -142,7 +142,7 @@ async def open_stream(
         request: attached to errors.
         progress: updated as the connect moves from TCP to the TLS handshake.
     """
-    _, host, port = origin
+    host, port = origin.host, origin.port
     address = host.decode("ascii")
     if ":" in address:  # IPv6: RFC 6874 writes the zone separator as "%25" in URLs
         address = address.replace("%25", "%", 1)

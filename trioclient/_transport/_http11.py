@@ -51,7 +51,7 @@ from ._sockio import SocketIO
 if TYPE_CHECKING:
     from .._request import Request
 
-__all__ = ["H11Body", "HTTP11Connection", "StaleConnection", "request_event"]
+__all__ = ["H11Body", "HTTP11Connection", "RequestEvents", "StaleConnection"]
 
 READ_SIZE = 64 * 1024
 WRITE_SLICE = 64 * 1024  # the unit of progress that resets the write timeout
@@ -104,7 +104,7 @@ class HTTP11Connection:
     ) -> TransportError | None:
         """Send the request head and body. Returns a write error to report *after* reading.
 
-        `event` comes from `request_event` (built before a connection was taken, so an
+        `event` comes from `RequestEvents.event_for` (built before a connection was taken, so an
         invalid request never costs one). The write timeout bounds each write's silence.
         """
         conn = self._h11
@@ -340,45 +340,60 @@ class H11Body:
 # Accept, Host...), so fields that passed are remembered and h11 is told the headers are
 # already checked (`_parsed=True`, which skips only these two regexes). Whole request
 # events repeat too (a client polling one URL): h11 events are frozen, so those that were
-# built once are reused.
+# built once are reused. The memory belongs to one pool (one client), is bounded, and is
+# dropped when the client closes, so header values (credentials among them) never outlive
+# the client or cross to another one.
 _FIELD_NAME = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
 _FIELD_VALUE = re.compile(rb"(?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?")
-_checked_fields: dict[tuple[bytes, bytes], None] = {}
-_built_events: dict[tuple[bytes, bytes, tuple[tuple[bytes, bytes], ...]], h11.Request] = {}
 _MAX_CACHED = 1024
 
 
-def request_event(request: Request) -> h11.Request:
-    """The h11 event for `request`, or LocalProtocolError; never quotes a header value."""
-    headers = request.headers.raw
-    key = (request._method_bytes, request.url._target, tuple(headers))
-    event = _built_events.get(key)
-    if event is not None:
+class RequestEvents:
+    """Builds h11 request events, remembering checked fields and whole events (bounded)."""
+
+    __slots__ = ("_checked", "_events")
+
+    def __init__(self) -> None:
+        self._checked: dict[tuple[bytes, bytes], None] = {}
+        self._events: dict[tuple[bytes, bytes, tuple[tuple[bytes, bytes], ...]], h11.Request] = {}
+
+    def clear(self) -> None:
+        """Forget everything (the client closed)."""
+        self._checked.clear()
+        self._events.clear()
+
+    def event_for(self, request: Request) -> h11.Request:
+        """The h11 event for `request`, or LocalProtocolError; never quotes a header value."""
+        headers = request.headers.raw
+        key = (request._method_bytes, request.url._target, tuple(headers))
+        events = self._events
+        event = events.get(key)
+        if event is not None:
+            return event
+        checked = self._checked
+        for field in headers:
+            if field not in checked:
+                name, value = field
+                if _FIELD_NAME.fullmatch(name) is None or _FIELD_VALUE.fullmatch(value) is None:
+                    _refuse(request, headers)
+                if len(checked) >= _MAX_CACHED:
+                    checked.clear()
+                checked[field] = None
+        try:
+            event = h11.Request(
+                method=request._method_bytes,
+                target=request.url._target,
+                headers=headers,
+                _parsed=True,
+            )
+        except h11.LocalProtocolError as exc:
+            raise LocalProtocolError(
+                f"Refused to send an invalid request: {exc}", request=request
+            ) from None
+        if len(events) >= _MAX_CACHED:
+            events.clear()
+        events[key] = event
         return event
-    checked = _checked_fields
-    for field in headers:
-        if field not in checked:
-            name, value = field
-            if _FIELD_NAME.fullmatch(name) is None or _FIELD_VALUE.fullmatch(value) is None:
-                _refuse(request, headers)
-            if len(checked) >= _MAX_CACHED:
-                checked.clear()
-            checked[field] = None
-    try:
-        event = h11.Request(
-            method=request._method_bytes,
-            target=request.url._target,
-            headers=headers,
-            _parsed=True,
-        )
-    except h11.LocalProtocolError as exc:
-        raise LocalProtocolError(
-            f"Refused to send an invalid request: {exc}", request=request
-        ) from None
-    if len(_built_events) >= _MAX_CACHED:
-        _built_events.clear()
-    _built_events[key] = event
-    return event
 
 
 def _refuse(request: Request, headers: list[tuple[bytes, bytes]]) -> NoReturn:

@@ -41,6 +41,7 @@ from .._exceptions import (
     TransportError,
     UnsupportedProtocol,
 )
+from .._origin import Origin
 from ._base import ResponseHead
 from ._connect import (
     ConnectProgress,
@@ -52,8 +53,8 @@ from ._connect import (
 from ._errors import CLIENT_CLOSED
 from ._h2_stream import H2Body, H2Stream
 from ._http2 import HTTP2Connection, RetryOnNewConnection
-from ._http11 import H11Body, HTTP11Connection, StaleConnection, request_event
-from ._pool_state import Origin, Plan, PoolEntry, PoolState, PoolStatistics
+from ._http11 import H11Body, HTTP11Connection, RequestEvents, StaleConnection
+from ._pool_state import Plan, PoolEntry, PoolState, PoolStatistics
 from ._stream import PooledStream
 
 if TYPE_CHECKING:
@@ -127,6 +128,7 @@ class ConnectionPool:
         self._nursery: trio.Nursery | None = None
         self._closed_reason: str | None = None
         self._housekeeping_sleep: trio.CancelScope | None = None  # its deadline: next expiry
+        self._events = RequestEvents()  # h11's request events, remembered per client
 
     def attach(self, nursery: trio.Nursery) -> None:
         """The client's nursery, where HTTP/2 connections run their reader and writer."""
@@ -146,7 +148,7 @@ class ConnectionPool:
         replayable = isinstance(request._body, bytes)
         can_retry = request._method_bytes in _IDEMPOTENT and replayable
         h2_retries = _H2_RETRIES if replayable else 0
-        event = request_event(request)  # an invalid request must not cost a connection
+        event = self._events.event_for(request)  # an invalid request costs no connection
         while True:
             pool_deadline = deadlines.pool()
             may_multiplex = self._may_multiplex(origin)
@@ -252,6 +254,7 @@ class ConnectionPool:
         if self._closed_reason is not None:
             return
         self._closed_reason = reason
+        self._events.clear()
         entries, waiters = self._books.close_all()
         for conn in entries:
             conn.close_now(reason)
@@ -275,7 +278,7 @@ class ConnectionPool:
         """Could a new connection to `origin` turn out to be HTTP/2?"""
         if not self._http2:
             return False
-        return origin[0] == "https" or not self._http1
+        return origin.scheme == "https" or not self._http1
 
     def _checkout(self, origin: Origin, may_multiplex: bool) -> Connection | None:
         """A connection at once, or None (then the caller waits). Synchronous on purpose."""
@@ -354,7 +357,7 @@ class ConnectionPool:
                 conn.connect_scope = scope
                 stream = await open_stream(
                     conn.origin,
-                    ssl_context=self._ssl_context if conn.origin[0] == "https" else None,
+                    ssl_context=self._ssl_context if conn.origin.scheme == "https" else None,
                     server_hostname=request.url._tls_server_name,
                     uds=self._uds,
                     local_address=self._local_address,
@@ -447,5 +450,5 @@ class ConnectionPool:
 
 
 def _where(origin: Origin) -> str:
-    host = origin[1].decode("ascii").replace("%25", "%", 1)
-    return format_address(host, origin[2])
+    host = origin.host.decode("ascii").replace("%25", "%", 1)
+    return format_address(host, origin.port)

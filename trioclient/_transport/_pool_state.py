@@ -34,10 +34,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-__all__ = ["Origin", "Plan", "PoolEntry", "PoolState", "PoolStatistics", "Waiter"]
+from .._origin import Origin
 
-# (scheme, ASCII host, port): what a connection can be reused for.
-Origin = tuple[str, bytes, int]
+__all__ = ["Plan", "PoolEntry", "PoolState", "PoolStatistics", "Waiter"]
 
 
 class PoolEntry:
