@@ -47,7 +47,7 @@ from hypothesis import HealthCheck, settings
 from servers.hypercorn_server import HypercornServer
 from servers.peers import NghttpdServer, NginxServer, unavailable
 
-pytest_plugins = ["pytester"]
+pytest_plugins = ["pytester", "trioclient._pytest_plugin"]
 
 # --- Hypothesis profiles -----------------------------------------------------------------------
 

@@ -52,6 +52,10 @@ from ._headers import Headers as Headers
 from ._request import Request as Request
 from ._response import Response as Response
 from ._status_codes import codes as codes
+from ._transport._asgi import ASGITransport as ASGITransport
+from ._transport._base import Transport as Transport
+from ._transport._http import HTTPTransport as HTTPTransport
+from ._transport._mock import MockTransport as MockTransport
 from ._transport._pool_state import PoolStatistics as PoolStatistics
 from ._transport._tls import create_ssl_context as create_ssl_context
 from ._urls import URL as URL
@@ -65,6 +69,7 @@ AsyncClient = Client
 __all__ = [
     "URL",
     "USE_CLIENT_DEFAULT",
+    "ASGITransport",
     "AsyncClient",
     "Auth",
     "BasicAuth",
@@ -77,10 +82,12 @@ __all__ = [
     "FunctionAuth",
     "HTTPError",
     "HTTPStatusError",
+    "HTTPTransport",
     "Headers",
     "InvalidURL",
     "Limits",
     "LocalProtocolError",
+    "MockTransport",
     "NetworkError",
     "PoolStatistics",
     "PoolTimeout",
@@ -102,6 +109,7 @@ __all__ = [
     "Timeout",
     "TimeoutException",
     "TooManyRedirects",
+    "Transport",
     "TransportError",
     "UnsupportedProtocol",
     "WriteError",

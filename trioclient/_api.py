@@ -6,14 +6,25 @@ so connections are reused.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
 from ._auth import AuthTypes
 from ._client import Client
-from ._config import DEFAULT_TIMEOUT
+from ._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits
 from ._response import Response
-from ._types import CertTypes, TimeoutTypes, URLTypes, VerifyTypes
+from ._transport._base import Transport
+from ._types import (
+    CertTypes,
+    HeaderTypes,
+    QueryParamTypes,
+    RequestContent,
+    RequestData,
+    TimeoutTypes,
+    URLTypes,
+    VerifyTypes,
+)
 
 __all__ = ["delete", "get", "head", "options", "patch", "post", "put", "request", "stream"]
 
@@ -22,16 +33,48 @@ async def request(
     method: str,
     url: URLTypes,
     *,
+    params: QueryParamTypes | None = None,
+    content: RequestContent | None = None,
+    data: RequestData | None = None,
+    json: Any = None,
+    headers: HeaderTypes | None = None,
+    auth: AuthTypes | None = None,
+    follow_redirects: bool = False,
+    timeout: TimeoutTypes = DEFAULT_TIMEOUT,
     verify: VerifyTypes = True,
     cert: CertTypes | None = None,
     trust_env: bool = True,
-    timeout: TimeoutTypes = DEFAULT_TIMEOUT,
-    follow_redirects: bool = False,
-    **kwargs: Any,
+    http2: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
+    transport: Transport | None = None,
+    extensions: Mapping[str, Any] | None = None,
 ) -> Response:
-    """Send one request with a fresh client, read the body, close everything."""
-    async with Client(verify=verify, cert=cert, trust_env=trust_env, timeout=timeout) as client:
-        return await client.request(method, url, follow_redirects=follow_redirects, **kwargs)
+    """Send one request with a fresh client, read the body, close everything.
+
+    The client options that make sense for one call (`timeout`, `verify`, `cert`,
+    `trust_env`, `http2`, `limits`, `transport`) configure that client.
+    """
+    async with Client(
+        verify=verify,
+        cert=cert,
+        trust_env=trust_env,
+        timeout=timeout,
+        http2=http2,
+        limits=limits,
+        transport=transport,
+    ) as client:
+        return await client.request(
+            method,
+            url,
+            params=params,
+            content=content,
+            data=data,
+            json=json,
+            headers=headers,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            extensions=extensions,
+        )
 
 
 class stream:
@@ -42,24 +85,48 @@ class stream:
         method: str,
         url: URLTypes,
         *,
+        params: QueryParamTypes | None = None,
+        content: RequestContent | None = None,
+        data: RequestData | None = None,
+        json: Any = None,
+        headers: HeaderTypes | None = None,
+        auth: AuthTypes | None = None,
+        follow_redirects: bool = False,
+        timeout: TimeoutTypes = DEFAULT_TIMEOUT,
         verify: VerifyTypes = True,
         cert: CertTypes | None = None,
         trust_env: bool = True,
-        timeout: TimeoutTypes = DEFAULT_TIMEOUT,
-        follow_redirects: bool = False,
-        auth: AuthTypes | None = None,
-        **kwargs: Any,
+        http2: bool = False,
+        limits: Limits = DEFAULT_LIMITS,
+        transport: Transport | None = None,
+        extensions: Mapping[str, Any] | None = None,
     ) -> None:
-        self._client = Client(verify=verify, cert=cert, trust_env=trust_env, timeout=timeout)
-        self._request = (method, url, kwargs)
+        self._client = Client(
+            verify=verify,
+            cert=cert,
+            trust_env=trust_env,
+            timeout=timeout,
+            http2=http2,
+            limits=limits,
+            transport=transport,
+        )
+        self._request = (method, url)
+        self._options: dict[str, Any] = {
+            "params": params,
+            "content": content,
+            "data": data,
+            "json": json,
+            "headers": headers,
+            "extensions": extensions,
+        }
         self._auth = auth
         self._follow_redirects = follow_redirects
 
     async def __aenter__(self) -> Response:
         await self._client.__aenter__()
-        method, url, kwargs = self._request
+        method, url = self._request
         try:
-            request = self._client.build_request(method, url, **kwargs)
+            request = self._client.build_request(method, url, **self._options)
             return await self._client.send(
                 request, stream=True, auth=self._auth, follow_redirects=self._follow_redirects
             )
@@ -76,36 +143,264 @@ class stream:
         await self._client.__aexit__(exc_type, exc, tb)
 
 
-async def get(url: URLTypes, **kwargs: Any) -> Response:
-    """GET with a one-shot client."""
-    return await request("GET", url, **kwargs)
+async def get(
+    url: URLTypes,
+    *,
+    params: QueryParamTypes | None = None,
+    headers: HeaderTypes | None = None,
+    auth: AuthTypes | None = None,
+    follow_redirects: bool = False,
+    timeout: TimeoutTypes = DEFAULT_TIMEOUT,
+    verify: VerifyTypes = True,
+    cert: CertTypes | None = None,
+    trust_env: bool = True,
+    http2: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
+    transport: Transport | None = None,
+    extensions: Mapping[str, Any] | None = None,
+) -> Response:
+    """GET with a one-shot client (see `request`)."""
+    return await request(
+        "GET",
+        url,
+        params=params,
+        headers=headers,
+        auth=auth,
+        follow_redirects=follow_redirects,
+        timeout=timeout,
+        verify=verify,
+        cert=cert,
+        trust_env=trust_env,
+        http2=http2,
+        limits=limits,
+        transport=transport,
+        extensions=extensions,
+    )
 
 
-async def head(url: URLTypes, **kwargs: Any) -> Response:
-    """HEAD with a one-shot client."""
-    return await request("HEAD", url, **kwargs)
+async def head(
+    url: URLTypes,
+    *,
+    params: QueryParamTypes | None = None,
+    headers: HeaderTypes | None = None,
+    auth: AuthTypes | None = None,
+    follow_redirects: bool = False,
+    timeout: TimeoutTypes = DEFAULT_TIMEOUT,
+    verify: VerifyTypes = True,
+    cert: CertTypes | None = None,
+    trust_env: bool = True,
+    http2: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
+    transport: Transport | None = None,
+    extensions: Mapping[str, Any] | None = None,
+) -> Response:
+    """HEAD with a one-shot client (see `request`)."""
+    return await request(
+        "HEAD",
+        url,
+        params=params,
+        headers=headers,
+        auth=auth,
+        follow_redirects=follow_redirects,
+        timeout=timeout,
+        verify=verify,
+        cert=cert,
+        trust_env=trust_env,
+        http2=http2,
+        limits=limits,
+        transport=transport,
+        extensions=extensions,
+    )
 
 
-async def options(url: URLTypes, **kwargs: Any) -> Response:
-    """OPTIONS with a one-shot client."""
-    return await request("OPTIONS", url, **kwargs)
+async def options(
+    url: URLTypes,
+    *,
+    params: QueryParamTypes | None = None,
+    headers: HeaderTypes | None = None,
+    auth: AuthTypes | None = None,
+    follow_redirects: bool = False,
+    timeout: TimeoutTypes = DEFAULT_TIMEOUT,
+    verify: VerifyTypes = True,
+    cert: CertTypes | None = None,
+    trust_env: bool = True,
+    http2: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
+    transport: Transport | None = None,
+    extensions: Mapping[str, Any] | None = None,
+) -> Response:
+    """OPTIONS with a one-shot client (see `request`)."""
+    return await request(
+        "OPTIONS",
+        url,
+        params=params,
+        headers=headers,
+        auth=auth,
+        follow_redirects=follow_redirects,
+        timeout=timeout,
+        verify=verify,
+        cert=cert,
+        trust_env=trust_env,
+        http2=http2,
+        limits=limits,
+        transport=transport,
+        extensions=extensions,
+    )
 
 
-async def post(url: URLTypes, **kwargs: Any) -> Response:
-    """POST with a one-shot client."""
-    return await request("POST", url, **kwargs)
+async def post(
+    url: URLTypes,
+    *,
+    params: QueryParamTypes | None = None,
+    content: RequestContent | None = None,
+    data: RequestData | None = None,
+    json: Any = None,
+    headers: HeaderTypes | None = None,
+    auth: AuthTypes | None = None,
+    follow_redirects: bool = False,
+    timeout: TimeoutTypes = DEFAULT_TIMEOUT,
+    verify: VerifyTypes = True,
+    cert: CertTypes | None = None,
+    trust_env: bool = True,
+    http2: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
+    transport: Transport | None = None,
+    extensions: Mapping[str, Any] | None = None,
+) -> Response:
+    """POST with a one-shot client (see `request`)."""
+    return await request(
+        "POST",
+        url,
+        params=params,
+        content=content,
+        data=data,
+        json=json,
+        headers=headers,
+        auth=auth,
+        follow_redirects=follow_redirects,
+        timeout=timeout,
+        verify=verify,
+        cert=cert,
+        trust_env=trust_env,
+        http2=http2,
+        limits=limits,
+        transport=transport,
+        extensions=extensions,
+    )
 
 
-async def put(url: URLTypes, **kwargs: Any) -> Response:
-    """PUT with a one-shot client."""
-    return await request("PUT", url, **kwargs)
+async def put(
+    url: URLTypes,
+    *,
+    params: QueryParamTypes | None = None,
+    content: RequestContent | None = None,
+    data: RequestData | None = None,
+    json: Any = None,
+    headers: HeaderTypes | None = None,
+    auth: AuthTypes | None = None,
+    follow_redirects: bool = False,
+    timeout: TimeoutTypes = DEFAULT_TIMEOUT,
+    verify: VerifyTypes = True,
+    cert: CertTypes | None = None,
+    trust_env: bool = True,
+    http2: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
+    transport: Transport | None = None,
+    extensions: Mapping[str, Any] | None = None,
+) -> Response:
+    """PUT with a one-shot client (see `request`)."""
+    return await request(
+        "PUT",
+        url,
+        params=params,
+        content=content,
+        data=data,
+        json=json,
+        headers=headers,
+        auth=auth,
+        follow_redirects=follow_redirects,
+        timeout=timeout,
+        verify=verify,
+        cert=cert,
+        trust_env=trust_env,
+        http2=http2,
+        limits=limits,
+        transport=transport,
+        extensions=extensions,
+    )
 
 
-async def patch(url: URLTypes, **kwargs: Any) -> Response:
-    """PATCH with a one-shot client."""
-    return await request("PATCH", url, **kwargs)
+async def patch(
+    url: URLTypes,
+    *,
+    params: QueryParamTypes | None = None,
+    content: RequestContent | None = None,
+    data: RequestData | None = None,
+    json: Any = None,
+    headers: HeaderTypes | None = None,
+    auth: AuthTypes | None = None,
+    follow_redirects: bool = False,
+    timeout: TimeoutTypes = DEFAULT_TIMEOUT,
+    verify: VerifyTypes = True,
+    cert: CertTypes | None = None,
+    trust_env: bool = True,
+    http2: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
+    transport: Transport | None = None,
+    extensions: Mapping[str, Any] | None = None,
+) -> Response:
+    """PATCH with a one-shot client (see `request`)."""
+    return await request(
+        "PATCH",
+        url,
+        params=params,
+        content=content,
+        data=data,
+        json=json,
+        headers=headers,
+        auth=auth,
+        follow_redirects=follow_redirects,
+        timeout=timeout,
+        verify=verify,
+        cert=cert,
+        trust_env=trust_env,
+        http2=http2,
+        limits=limits,
+        transport=transport,
+        extensions=extensions,
+    )
 
 
-async def delete(url: URLTypes, **kwargs: Any) -> Response:
-    """DELETE with a one-shot client."""
-    return await request("DELETE", url, **kwargs)
+async def delete(
+    url: URLTypes,
+    *,
+    params: QueryParamTypes | None = None,
+    headers: HeaderTypes | None = None,
+    auth: AuthTypes | None = None,
+    follow_redirects: bool = False,
+    timeout: TimeoutTypes = DEFAULT_TIMEOUT,
+    verify: VerifyTypes = True,
+    cert: CertTypes | None = None,
+    trust_env: bool = True,
+    http2: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
+    transport: Transport | None = None,
+    extensions: Mapping[str, Any] | None = None,
+) -> Response:
+    """DELETE with a one-shot client (see `request`)."""
+    return await request(
+        "DELETE",
+        url,
+        params=params,
+        headers=headers,
+        auth=auth,
+        follow_redirects=follow_redirects,
+        timeout=timeout,
+        verify=verify,
+        cert=cert,
+        trust_env=trust_env,
+        http2=http2,
+        limits=limits,
+        transport=transport,
+        extensions=extensions,
+    )

@@ -237,9 +237,9 @@ class Client:
             raise ClientStateError("This client was not entered with `async with`.")
         task = trio.lowlevel.current_task()
         if task is not self._owner:
-            # Exiting a nursery from another task corrupts Trio's state; close everything
-            # we can reach instead and say what went wrong.
-            self._nursery_manager = self._nursery = None
+            # Exiting a nursery from another task corrupts Trio's state: close everything
+            # we can reach, stop our background tasks, and leave the nursery for the owner
+            # task's own exit (if it ever comes) to leave properly.
             await self._close()
             nursery.cancel_scope.cancel()
             raise ClientStateError(_wrong_task_message(self._owner, task))
@@ -475,33 +475,184 @@ class Client:
         )
         return StreamContext(self, request, auth, follow_redirects)
 
-    async def get(self, url: URLTypes, **kwargs: Any) -> Response:
-        """Send a GET request."""
-        return await self.request("GET", url, **kwargs)
+    async def get(
+        self,
+        url: URLTypes,
+        *,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: Mapping[str, Any] | None = None,
+    ) -> Response:
+        """Send a GET request (see `request`)."""
+        return await self.request(
+            "GET",
+            url,
+            params=params,
+            headers=headers,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            extensions=extensions,
+        )
 
-    async def head(self, url: URLTypes, **kwargs: Any) -> Response:
-        """Send a HEAD request."""
-        return await self.request("HEAD", url, **kwargs)
+    async def head(
+        self,
+        url: URLTypes,
+        *,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: Mapping[str, Any] | None = None,
+    ) -> Response:
+        """Send a HEAD request (see `request`)."""
+        return await self.request(
+            "HEAD",
+            url,
+            params=params,
+            headers=headers,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            extensions=extensions,
+        )
 
-    async def options(self, url: URLTypes, **kwargs: Any) -> Response:
-        """Send an OPTIONS request."""
-        return await self.request("OPTIONS", url, **kwargs)
+    async def options(
+        self,
+        url: URLTypes,
+        *,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: Mapping[str, Any] | None = None,
+    ) -> Response:
+        """Send a OPTIONS request (see `request`)."""
+        return await self.request(
+            "OPTIONS",
+            url,
+            params=params,
+            headers=headers,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            extensions=extensions,
+        )
 
-    async def post(self, url: URLTypes, **kwargs: Any) -> Response:
-        """Send a POST request."""
-        return await self.request("POST", url, **kwargs)
+    async def post(
+        self,
+        url: URLTypes,
+        *,
+        content: RequestContent | None = None,
+        data: RequestData | None = None,
+        json: Any = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: Mapping[str, Any] | None = None,
+    ) -> Response:
+        """Send a POST request (see `request`)."""
+        return await self.request(
+            "POST",
+            url,
+            content=content,
+            data=data,
+            json=json,
+            params=params,
+            headers=headers,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            extensions=extensions,
+        )
 
-    async def put(self, url: URLTypes, **kwargs: Any) -> Response:
-        """Send a PUT request."""
-        return await self.request("PUT", url, **kwargs)
+    async def put(
+        self,
+        url: URLTypes,
+        *,
+        content: RequestContent | None = None,
+        data: RequestData | None = None,
+        json: Any = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: Mapping[str, Any] | None = None,
+    ) -> Response:
+        """Send a PUT request (see `request`)."""
+        return await self.request(
+            "PUT",
+            url,
+            content=content,
+            data=data,
+            json=json,
+            params=params,
+            headers=headers,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            extensions=extensions,
+        )
 
-    async def patch(self, url: URLTypes, **kwargs: Any) -> Response:
-        """Send a PATCH request."""
-        return await self.request("PATCH", url, **kwargs)
+    async def patch(
+        self,
+        url: URLTypes,
+        *,
+        content: RequestContent | None = None,
+        data: RequestData | None = None,
+        json: Any = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: Mapping[str, Any] | None = None,
+    ) -> Response:
+        """Send a PATCH request (see `request`)."""
+        return await self.request(
+            "PATCH",
+            url,
+            content=content,
+            data=data,
+            json=json,
+            params=params,
+            headers=headers,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            extensions=extensions,
+        )
 
-    async def delete(self, url: URLTypes, **kwargs: Any) -> Response:
-        """Send a DELETE request."""
-        return await self.request("DELETE", url, **kwargs)
+    async def delete(
+        self,
+        url: URLTypes,
+        *,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: Mapping[str, Any] | None = None,
+    ) -> Response:
+        """Send a DELETE request (see `request`)."""
+        return await self.request(
+            "DELETE",
+            url,
+            params=params,
+            headers=headers,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            extensions=extensions,
+        )
 
     def __repr__(self) -> str:
         return f"<trioclient.Client [{self._state.name.lower()}] {self.pool_statistics()}>"

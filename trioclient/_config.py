@@ -145,7 +145,8 @@ class Limits:
 
     Args:
         max_connections: connections open at once, over all origins; None is unbounded.
-        max_keepalive_connections: idle connections kept for reuse; None is unbounded.
+        max_keepalive_connections: idle connections kept for reuse; None is unbounded, 0
+            disables keep-alive (a connection is closed when its response ends).
         keepalive_expiry: seconds an idle connection is kept; None keeps it forever.
         max_connections_per_host: connections to one origin; None is unbounded.
     """
@@ -170,13 +171,18 @@ class Limits:
         keepalive_expiry: float | None = 5.0,
         max_connections_per_host: int | None = None,
     ) -> None:
-        for name, value in (
-            ("max_connections", max_connections),
-            ("max_keepalive_connections", max_keepalive_connections),
-            ("max_connections_per_host", max_connections_per_host),
+        # 0 keep-alive connections is allowed (httpx users pass it to disable keep-alive:
+        # each connection is closed once its response ends); 0 connections is not.
+        for name, value, least in (
+            ("max_connections", max_connections, 1),
+            ("max_keepalive_connections", max_keepalive_connections, 0),
+            ("max_connections_per_host", max_connections_per_host, 1),
         ):
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ValueError(f"Limits {name} must be a positive int or None, not {value!r}")
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < least
+            ):
+                kind = "a positive int" if least else "an int >= 0"
+                raise ValueError(f"Limits {name} must be {kind} or None, not {value!r}")
         object.__setattr__(self, "max_connections", max_connections)
         object.__setattr__(self, "max_keepalive_connections", max_keepalive_connections)
         object.__setattr__(

@@ -322,7 +322,17 @@ def test_mount_none_falls_back_to_the_default_even_under_a_wider_pattern() -> No
 
 
 @pytest.mark.parametrize(
-    "pattern", ["a.test", "", "http:/a.test", "http://a.test:99999", "http://a.test:port"]
+    "pattern",
+    [
+        "a.test",
+        "",
+        "http:/a.test",
+        "http://a.test:99999",
+        "http://a.test:port",
+        "http://a.test:",
+        "https://api.test/v1",
+        "https://user@api.test",
+    ],
 )
 def test_invalid_mount_patterns_are_value_errors(pattern: str) -> None:
     with pytest.raises(ValueError, match="mount pattern"):

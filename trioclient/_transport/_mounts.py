@@ -39,7 +39,13 @@ class URLPattern:
             )
         self.pattern = pattern
         scheme, _, rest = pattern.partition("://")
-        host, port = _split_authority(pattern, rest.rstrip("/"))
+        authority = rest[:-1] if rest.endswith("/") else rest
+        if "/" in authority or "@" in authority or "?" in authority:
+            raise ValueError(
+                f"A mount pattern matches scheme, host and port only; {pattern!r} also has a"
+                " path, query or user name."
+            )
+        host, port = _split_authority(pattern, authority)
         self.scheme = "" if scheme.lower() == "all" else scheme.lower()
         self.host = "" if host == "*" else host.lower()
         self.port = port
@@ -82,7 +88,9 @@ def _split_authority(pattern: str, authority: str) -> tuple[str, int | None]:
         host, rest = authority[1:end], authority[end + 1 :]
         port_text = rest[1:] if rest.startswith(":") else ""
     else:
-        host, _, port_text = authority.partition(":")
+        host, colon, port_text = authority.partition(":")
+        if colon and not port_text:
+            raise ValueError(f"The mount pattern {pattern!r} has an empty port.")
     if not port_text:
         return host, None
     if not port_text.isdigit() or int(port_text) > 65535:
