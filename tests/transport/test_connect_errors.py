@@ -498,7 +498,7 @@ async def test_idle_close_is_detected_before_reuse_even_for_a_post(
     nursery: trio.Nursery,
 ) -> None:
     """A POST is never retried, so the pool must see the close before reusing the socket."""
-    from trioclient._transport._pool import STALE_CHECK_AFTER
+    from trioclient._transport._connection import STALE_CHECK_AFTER
 
     server_closed = trio.Event()
     inner = keepalive_then_close(0.01)

@@ -115,9 +115,9 @@ async def test_failure_while_adopting_a_new_connection_closes_it(
 ) -> None:
     """Anything raised between the socket opening and the pool owning it (building the
     protocol object) closes the socket and frees the slot. It once leaked the socket."""
-    from trioclient._transport import _pool
+    from trioclient._transport import _connection
 
-    protocol = _pool.HTTP2Connection if http2 else _pool.HTTP11Connection
+    protocol = _connection.HTTP2Connection if http2 else _connection.HTTP11Connection
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("broken while adopting the stream")

@@ -34,66 +34,25 @@ from typing import TYPE_CHECKING, NoReturn
 import outcome
 import trio
 
-from .._exceptions import (
-    ClientStateError,
-    ConnectTimeout,
-    PoolTimeout,
-    TransportError,
-    UnsupportedProtocol,
-)
+from .._exceptions import ClientStateError, PoolTimeout
 from .._origin import Origin
 from ._base import ResponseHead
-from ._connect import (
-    ConnectProgress,
-    close_stream_now,
-    format_address,
-    is_readable,
-    open_stream,
-)
+from ._connection import Connection, ConnectionSettings, ConnectionStatistics, where
 from ._errors import CLIENT_CLOSED
-from ._h2_stream import H2Body, H2Stream
-from ._http2 import HTTP2Connection, RetryOnNewConnection
-from ._http11 import H11Body, HTTP11Connection, RequestEvents, StaleConnection
-from ._pool_state import Plan, PoolEntry, PoolState, PoolStatistics
+from ._h2_stream import H2Body
+from ._http2 import RetryOnNewConnection
+from ._http11 import H11Body, RequestEvents, StaleConnection
+from ._pool_state import Plan, PoolState, PoolStatistics
 from ._stream import PooledStream
 
 if TYPE_CHECKING:
     from .._config import Deadlines, Limits
     from .._request import Request
 
-__all__ = ["Connection", "ConnectionPool"]
+__all__ = ["ConnectionPool"]
 
 _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
-# An idle HTTP/1.1 connection is checked for a close by the server (a poll syscall) before
-# reuse only if it was idle this long: servers close idle connections after seconds, not
-# within the microseconds a busy pool keeps them idle, and the syscall is a measurable part
-# of a request's cost there. (An idempotent request is retried anyway; see handle_request.)
-STALE_CHECK_AFTER = 0.05
 _H2_RETRIES = 10  # resends of a stream the server never processed (GOAWAY, REFUSED)
-
-
-class Connection(PoolEntry):
-    """A pooled connection: counted from the moment a request reserves it."""
-
-    __slots__ = ("connect_scope", "http")
-
-    def __init__(self, origin: Origin) -> None:
-        super().__init__(origin)
-        self.http: HTTP11Connection | HTTP2Connection | None = None
-        self.connect_scope: trio.CancelScope | None = None  # cancelled if closed mid-connect
-
-    def close_now(self, reason: str | None = None) -> None:
-        """Close the socket at once (wakes blocked readers); never raises, never awaits."""
-        self.is_closed = True
-        if self.connect_scope is not None:
-            self.connect_scope.cancel()
-        http = self.http
-        if isinstance(http, HTTP2Connection):
-            http.close_now(reason)
-        elif http is not None:
-            if reason is not None and http.closed_reason is None:
-                http.closed_reason = reason
-            close_stream_now(http._stream)
 
 
 class ConnectionPool:
@@ -118,13 +77,15 @@ class ConnectionPool:
             max_per_host=limits.max_connections_per_host,
             keepalive_expiry=limits.keepalive_expiry,
         )
-        self._ssl_context = ssl_context
-        self._http1 = http1
-        self._http2 = http2
-        self._uds = uds
-        self._local_address = local_address
-        self._write_timeout = write_timeout
-        self._ping_interval = http2_ping_interval
+        self._settings = ConnectionSettings(
+            ssl_context=ssl_context,
+            http1=http1,
+            http2=http2,
+            uds=uds,
+            local_address=local_address,
+            write_timeout=write_timeout,
+            ping_interval=http2_ping_interval,
+        )
         self._nursery: trio.Nursery | None = None
         self._closed_reason: str | None = None
         self._housekeeping_sleep: trio.CancelScope | None = None  # its deadline: next expiry
@@ -158,22 +119,7 @@ class ConnectionPool:
             try:
                 if conn.http is None:
                     await self._connect(conn, request, deadlines)
-                http = conn.http
-                if isinstance(http, HTTP2Connection):
-                    return await self._exchange_h2(conn, http, request, pool_deadline, deadlines)
-                assert http is not None
-                write_error = await http.send_request(request, event, deadlines)
-                if http.io is not None:
-                    # The checkpoint every request owes (the socket calls may not have blocked),
-                    # placed where it also pays: while other tasks run, the server answers,
-                    # and the read below finds the response instead of waiting in epoll.
-                    await trio.lowlevel.checkpoint()
-                try:
-                    head = await http.receive_response_head(request, deadlines)
-                except TransportError:
-                    if write_error is not None:
-                        raise write_error from None
-                    raise
+                head, body = await conn.exchange(request, event, pool_deadline, deadlines)
             except StaleConnection as stale:
                 self.release(conn, reusable=False)
                 if can_retry:
@@ -189,23 +135,7 @@ class ConnectionPool:
             except BaseException:
                 self.release(conn, reusable=False)
                 raise
-            return head, self._pooled(conn, H11Body(http, request, deadlines))
-
-    async def _exchange_h2(
-        self,
-        conn: Connection,
-        http: HTTP2Connection,
-        request: Request,
-        pool_deadline: float,
-        deadlines: Deadlines,
-    ) -> tuple[ResponseHead, PooledStream]:
-        stream: H2Stream = await http.start_stream(request, pool_deadline, deadlines)
-        try:
-            head = await http.receive_response_head(stream, request, deadlines)
-        except BaseException:
-            http.abandon(stream)
-            raise
-        return head, self._pooled(conn, H2Body(http, stream, request, deadlines))
+            return head, self._pooled(conn, body)
 
     def _pooled(self, conn: Connection, body: H11Body | H2Body) -> PooledStream:
         """`body`, wrapped so that its end or close gives `conn` back exactly once."""
@@ -221,15 +151,10 @@ class ConnectionPool:
         if self._closed_reason is not None:
             conn.close_now()
             return
-        http = conn.http
-        if http is None:  # it never finished connecting
+        if not conn.is_connected:
             self._execute(self._books.abandon_connect(conn))
             return
-        if isinstance(http, HTTP2Connection):
-            # One stream's fate (reset, cancelled) says nothing about the connection's.
-            reusable = http.is_usable
-        else:
-            reusable = reusable and http.finish_cycle()
+        reusable = conn.finish(reusable)
         now = trio.current_time()
         self._execute(self._books.checkin(conn, reusable=reusable, now=now))
         sleeper = self._housekeeping_sleep
@@ -243,6 +168,10 @@ class ConnectionPool:
     def statistics(self) -> PoolStatistics:
         """A frozen snapshot of the pool's books."""
         return self._books.statistics()
+
+    def connection_statistics(self) -> list[ConnectionStatistics]:
+        """A snapshot of every connection the pool holds (open or connecting)."""
+        return [conn.statistics() for conn in self._books.entries()]
 
     @property
     def is_closed(self) -> bool:
@@ -276,9 +205,10 @@ class ConnectionPool:
 
     def _may_multiplex(self, origin: Origin) -> bool:
         """Could a new connection to `origin` turn out to be HTTP/2?"""
-        if not self._http2:
+        settings = self._settings
+        if not settings.http2:
             return False
-        return origin.scheme == "https" or not self._http1
+        return origin.scheme == "https" or not settings.http1
 
     def _checkout(self, origin: Origin, may_multiplex: bool) -> Connection | None:
         """A connection at once, or None (then the caller waits). Synchronous on purpose."""
@@ -290,15 +220,7 @@ class ConnectionPool:
             conn, to_close = books.checkout(origin, now, may_multiplex=may_multiplex)
             for stale in to_close:
                 stale.close_now()
-            if conn is None:
-                return None
-            http = conn.http
-            if http is None:
-                return conn
-            if isinstance(http, HTTP2Connection):
-                if http.is_usable:
-                    return conn
-            elif now - conn.idle_since < STALE_CHECK_AFTER or not is_readable(http._stream):
+            if conn is None or conn.may_reuse(now):
                 return conn
             # Closed by the server while idle (or sent junk, or going away): look again.
             self._execute(books.checkin(conn, reusable=False, now=now))
@@ -344,89 +266,30 @@ class ConnectionPool:
     ) -> NoReturn:
         label = deadlines.why(deadline, deadlines.timeout.pool)
         raise PoolTimeout(
-            f"Timed out waiting for a connection to {_where(origin)} from the pool ({label})",
+            f"Timed out waiting for a connection to {where(origin)} from the pool ({label})",
             request=request,
         )
 
     async def _connect(self, conn: Connection, request: Request, deadlines: Deadlines) -> None:
-        deadline = deadlines.connect()
-        stream: trio.abc.Stream | None = None
-        progress = ConnectProgress()
-        try:
-            with trio.CancelScope(deadline=deadline) as scope:
-                conn.connect_scope = scope
-                stream = await open_stream(
-                    conn.origin,
-                    ssl_context=self._ssl_context if conn.origin.scheme == "https" else None,
-                    server_hostname=request.url._tls_server_name,
-                    uds=self._uds,
-                    local_address=self._local_address,
-                    request=request,
-                    progress=progress,
-                )
-            if self._closed_reason is not None:
-                close_stream_now(stream)
-                raise ClientStateError(f"Cannot send a request: {self._closed_reason}.")
-            if stream is None:
-                label = deadlines.why(deadline, deadlines.timeout.connect)
-                raise ConnectTimeout(
-                    f"Timed out {progress.stage} {_where(conn.origin)} ({label})",
-                    request=request,
-                )
-        finally:
-            conn.connect_scope = None
-        # Until conn.http is set, the socket is ours alone: release() cannot see it.
-        try:
-            http = self._adopt(conn, stream, request)
-        except BaseException:
-            close_stream_now(stream)
-            raise
-        conn.http = http
-        if isinstance(http, HTTP2Connection):
+        await conn.connect(
+            self._settings,
+            self._nursery,
+            request,
+            deadlines,
+            closed_reason=lambda: self._closed_reason,
+            on_capacity=lambda capacity: self._set_capacity(conn, capacity),
+            on_unusable=lambda: self._retire(conn),
+        )
+        if conn.is_multiplexed:
             self._execute(self._books.connected(conn, 1, multiplexed=True))  # SETTINGS decide
         else:
             self._execute(self._books.connected(conn))
-
-    def _adopt(
-        self, conn: Connection, stream: trio.abc.Stream, request: Request
-    ) -> HTTP11Connection | HTTP2Connection:
-        """The protocol object for a fresh stream (HTTP/2's tasks already started)."""
-        where = _where(conn.origin)
-        if not self._speaks_h2(stream, conn.origin, request):
-            return HTTP11Connection(stream, where)
-        assert self._nursery is not None
-        http2 = HTTP2Connection(
-            stream,
-            where,
-            on_capacity=lambda capacity: self._set_capacity(conn, capacity),
-            on_unusable=lambda: self._retire(conn),
-            write_timeout=self._write_timeout,
-            ping_interval=self._ping_interval,
-        )
-        http2.start(self._nursery)
-        return http2
-
-    def _speaks_h2(self, stream: trio.abc.Stream, origin: Origin, request: Request) -> bool:
-        """The protocol to use on a fresh stream: ALPN's choice, or prior knowledge."""
-        if not self._http2:
-            return False
-        if isinstance(stream, trio.SSLStream):
-            if stream.selected_alpn_protocol() == "h2":
-                return True
-            if self._http1:
-                return False
-            raise UnsupportedProtocol(  # the caller closes the stream
-                f"The server {_where(origin)} does not offer HTTP/2 (ALPN chose "
-                f"{stream.selected_alpn_protocol()!r}) and http1=False leaves no fallback.",
-                request=request,
-            )
-        return not self._http1  # plain http: HTTP/2 with prior knowledge only if asked
 
     def _give_back_unused(self, conn: Connection) -> None:
         """A granted connection that was never used goes back as it was."""
         if self._closed_reason is not None:
             conn.close_now()
-        elif conn.http is None:
+        elif not conn.is_connected:
             self._execute(self._books.abandon_connect(conn))
         else:
             now = trio.current_time()
@@ -447,8 +310,3 @@ class ConnectionPool:
             trio.lowlevel.reschedule(waiter.token, outcome.Value(waiter.entry))  # type: ignore[arg-type]
         for conn in plan.to_close:
             conn.close_now()
-
-
-def _where(origin: Origin) -> str:
-    host = origin.host.decode("ascii").replace("%25", "%", 1)
-    return format_address(host, origin.port)

@@ -1,0 +1,272 @@
+"""`Connection`: one pooled connection, from its reserved slot to TCP, TLS, ALPN and a driver.
+
+Theory of operation
+-------------------
+The pool (`_pool.py`) decides *which* connection a request gets and when one is given back;
+this class is everything about *one* connection: opening it (TCP or a Unix socket, TLS,
+then ALPN or prior knowledge picks HTTP/1.1 or HTTP/2), running one exchange on it, telling
+whether it may be reused, closing it at once, and a `statistics()` snapshot. The pool sees
+connections only through these methods, so it never asks which protocol a connection
+speaks, and the protocol drivers never see the pool.
+
+A connection exists in the pool's books before it is connected: the slot is reserved the
+moment a request is granted it, so `http` is None until `connect()` finishes. A connection
+closed while connecting has its connect scope cancelled.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import h11
+import trio
+
+from .._exceptions import ClientStateError, ConnectTimeout, TransportError, UnsupportedProtocol
+from .._origin import Origin
+from ._base import ResponseHead
+from ._connect import ConnectProgress, close_stream_now, format_address, is_readable, open_stream
+from ._h2_stream import H2Body
+from ._http2 import HTTP2Connection
+from ._http11 import H11Body, HTTP11Connection
+from ._pool_state import PoolEntry
+
+if TYPE_CHECKING:
+    from .._config import Deadlines
+    from .._request import Request
+
+__all__ = ["Connection", "ConnectionSettings", "ConnectionStatistics", "where"]
+
+# An idle HTTP/1.1 connection is checked for a close by the server (a poll syscall) before
+# reuse only if it was idle this long: servers close idle connections after seconds, not
+# within the microseconds a busy pool keeps them idle, and the syscall is a measurable part
+# of a request's cost there. (An idempotent request is retried anyway; see the pool.)
+STALE_CHECK_AFTER = 0.05
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """How a pool's connections are opened: the same for every connection of one pool."""
+
+    ssl_context: ssl.SSLContext | None
+    http1: bool
+    http2: bool
+    uds: str | None
+    local_address: str | None
+    write_timeout: float | None
+    ping_interval: float | None
+
+
+@dataclass(frozen=True)
+class ConnectionStatistics:
+    """A snapshot of one connection, for tests and debugging."""
+
+    origin: str
+    http_version: str | None  # None while connecting
+    in_use: int  # requests (HTTP/2: streams) holding it
+    capacity: int  # how many it can carry at once
+    is_closed: bool
+
+
+class Connection(PoolEntry):
+    """A pooled connection: counted from the moment a request reserves it."""
+
+    __slots__ = ("connect_scope", "http")
+
+    def __init__(self, origin: Origin) -> None:
+        super().__init__(origin)
+        self.http: HTTP11Connection | HTTP2Connection | None = None
+        self.connect_scope: trio.CancelScope | None = None  # cancelled if closed mid-connect
+
+    # -- what the pool asks ---------------------------------------------------------------
+
+    @property
+    def is_connected(self) -> bool:
+        """True once TCP, TLS and the protocol choice are done."""
+        return self.http is not None
+
+    @property
+    def is_multiplexed(self) -> bool:
+        """True for HTTP/2: several requests share it."""
+        return isinstance(self.http, HTTP2Connection)
+
+    def may_reuse(self, now: float) -> bool:
+        """Can an idle (or shared) connection take another request? Synchronous."""
+        http = self.http
+        if http is None:
+            return True
+        if isinstance(http, HTTP2Connection):
+            return http.is_usable
+        # Closed by the server while idle (or it sent junk)? Only worth a syscall when idle
+        # for a while (see STALE_CHECK_AFTER).
+        return now - self.idle_since < STALE_CHECK_AFTER or not is_readable(http._stream)
+
+    def finish(self, reusable: bool) -> bool:
+        """A request is done with this connection; may it serve another one?
+
+        `reusable` is the request's view (its exchange completed). HTTP/2 ignores it: one
+        stream's fate says nothing about the connection's.
+        """
+        http = self.http
+        if isinstance(http, HTTP2Connection):
+            return http.is_usable
+        return reusable and http is not None and http.finish_cycle()
+
+    def close_now(self, reason: str | None = None) -> None:
+        """Close the socket at once (wakes blocked readers); never raises, never awaits."""
+        self.is_closed = True
+        if self.connect_scope is not None:
+            self.connect_scope.cancel()
+        http = self.http
+        if isinstance(http, HTTP2Connection):
+            http.close_now(reason)
+        elif http is not None:
+            if reason is not None and http.closed_reason is None:
+                http.closed_reason = reason
+            close_stream_now(http._stream)
+
+    def statistics(self) -> ConnectionStatistics:
+        """A frozen snapshot of this connection."""
+        http = self.http
+        version = None if http is None else ("HTTP/2" if self.is_multiplexed else "HTTP/1.1")
+        return ConnectionStatistics(
+            where(self.origin), version, self.in_use, self.capacity, self.is_closed
+        )
+
+    # -- I/O --------------------------------------------------------------------------------
+
+    async def connect(
+        self,
+        settings: ConnectionSettings,
+        nursery: trio.Nursery | None,
+        request: Request,
+        deadlines: Deadlines,
+        *,
+        closed_reason: Callable[[], str | None],
+        on_capacity: Callable[[int], None],
+        on_unusable: Callable[[], None],
+    ) -> None:
+        """Open the connection: TCP or Unix socket, TLS, then HTTP/1.1 or HTTP/2.
+
+        `closed_reason` tells whether the pool closed meanwhile; the callbacks let an
+        HTTP/2 connection report its stream capacity and that it takes no new streams.
+        """
+        deadline = deadlines.connect()
+        stream: trio.abc.Stream | None = None
+        progress = ConnectProgress()
+        try:
+            with trio.CancelScope(deadline=deadline) as scope:
+                self.connect_scope = scope
+                stream = await open_stream(
+                    self.origin,
+                    ssl_context=settings.ssl_context if self.origin.scheme == "https" else None,
+                    server_hostname=request.url._tls_server_name,
+                    uds=settings.uds,
+                    local_address=settings.local_address,
+                    request=request,
+                    progress=progress,
+                )
+            reason = closed_reason()
+            if reason is not None:
+                close_stream_now(stream)
+                raise ClientStateError(f"Cannot send a request: {reason}.")
+            if stream is None:
+                label = deadlines.why(deadline, deadlines.timeout.connect)
+                raise ConnectTimeout(
+                    f"Timed out {progress.stage} {where(self.origin)} ({label})",
+                    request=request,
+                )
+        finally:
+            self.connect_scope = None
+        # Until self.http is set, the socket is ours alone: nobody else can close it.
+        try:
+            self.http = self._adopt(
+                settings, nursery, stream, request, on_capacity=on_capacity, on_unusable=on_unusable
+            )
+        except BaseException:
+            close_stream_now(stream)
+            raise
+
+    def _adopt(
+        self,
+        settings: ConnectionSettings,
+        nursery: trio.Nursery | None,
+        stream: trio.abc.Stream,
+        request: Request,
+        *,
+        on_capacity: Callable[[int], None],
+        on_unusable: Callable[[], None],
+    ) -> HTTP11Connection | HTTP2Connection:
+        """The protocol object for a fresh stream (HTTP/2's tasks already started)."""
+        if not _speaks_h2(settings, stream, self.origin, request):
+            return HTTP11Connection(stream, where(self.origin))
+        assert nursery is not None
+        http2 = HTTP2Connection(
+            stream,
+            where(self.origin),
+            on_capacity=on_capacity,
+            on_unusable=on_unusable,
+            write_timeout=settings.write_timeout,
+            ping_interval=settings.ping_interval,
+        )
+        http2.start(nursery)
+        return http2
+
+    async def exchange(
+        self, request: Request, event: h11.Request, pool_deadline: float, deadlines: Deadlines
+    ) -> tuple[ResponseHead, H11Body | H2Body]:
+        """Send `request` and receive its response head; the body is left on the wire.
+
+        `event` is the request's h11 event (built before a connection was taken, so an
+        invalid request costs none); HTTP/2 waits for a stream slot until `pool_deadline`.
+        """
+        http = self.http
+        if isinstance(http, HTTP2Connection):
+            stream = await http.start_stream(request, pool_deadline, deadlines)
+            try:
+                head = await http.receive_response_head(stream, request, deadlines)
+            except BaseException:
+                http.abandon(stream)
+                raise
+            return head, H2Body(http, stream, request, deadlines)
+        assert http is not None
+        write_error = await http.send_request(request, event, deadlines)
+        if http.io is not None:
+            # The checkpoint every request owes (the socket calls may not have blocked),
+            # placed where it also pays: while other tasks run, the server answers, and
+            # the read below finds the response instead of waiting in epoll.
+            await trio.lowlevel.checkpoint()
+        try:
+            head = await http.receive_response_head(request, deadlines)
+        except TransportError:
+            if write_error is not None:
+                raise write_error from None
+            raise
+        return head, H11Body(http, request, deadlines)
+
+
+def _speaks_h2(
+    settings: ConnectionSettings, stream: trio.abc.Stream, origin: Origin, request: Request
+) -> bool:
+    """The protocol to use on a fresh stream: ALPN's choice, or prior knowledge."""
+    if not settings.http2:
+        return False
+    if isinstance(stream, trio.SSLStream):
+        if stream.selected_alpn_protocol() == "h2":
+            return True
+        if settings.http1:
+            return False
+        raise UnsupportedProtocol(  # the caller closes the stream
+            f"The server {where(origin)} does not offer HTTP/2 (ALPN chose "
+            f"{stream.selected_alpn_protocol()!r}) and http1=False leaves no fallback.",
+            request=request,
+        )
+    return not settings.http1  # plain http: HTTP/2 with prior knowledge only if asked
+
+
+def where(origin: Origin) -> str:
+    """`host:port` of an origin, for messages."""
+    host = origin.host.decode("ascii").replace("%25", "%", 1)
+    return format_address(host, origin.port)
