@@ -16,7 +16,6 @@ from ._auth import Auth as Auth
 from ._auth import BasicAuth as BasicAuth
 from ._auth import FunctionAuth as FunctionAuth
 from ._client import Client as Client
-from ._client import StreamContext as StreamContext
 from ._config import USE_CLIENT_DEFAULT as USE_CLIENT_DEFAULT
 from ._config import Limits as Limits
 from ._config import Timeout as Timeout
@@ -51,11 +50,12 @@ from ._exceptions import WriteTimeout as WriteTimeout
 from ._headers import Headers as Headers
 from ._request import Request as Request
 from ._response import Response as Response
+from ._send import StreamContext as StreamContext
 from ._status_codes import codes as codes
-from ._transport._asgi import ASGITransport as ASGITransport
-from ._transport._base import Transport as Transport
-from ._transport._http import HTTPTransport as HTTPTransport
-from ._transport._mock import MockTransport as MockTransport
+from ._transport import ASGITransport as ASGITransport
+from ._transport import HTTPTransport as HTTPTransport
+from ._transport import MockTransport as MockTransport
+from ._transport import Transport as Transport
 from ._transport._pool_state import PoolStatistics as PoolStatistics
 from ._transport._tls import create_ssl_context as create_ssl_context
 from ._urls import URL as URL

@@ -1,28 +1,33 @@
-"""`Client`: the lifecycle (a nursery opened by `async with`), the verbs, and the send loop.
+"""`Client`: the lifecycle (a nursery opened by `async with`), settings, and the verbs.
 
 Theory of operation
 -------------------
-`async with Client() as client:` opens one nursery that owns the client's background work
-(closing expired idle connections). Requests do *not* run in it: each runs in the caller's
-task, so a request costs no task and no nursery, and a cancellation of the caller reaches
-exactly the request it should.
+`async with Client() as client:` opens one nursery that owns the background work of every
+transport the client sends through (`bind`): idle-connection expiry, HTTP/2 reader and
+writer tasks, ASGI app tasks. Requests do *not* run in it: each runs in the caller's task,
+so a request costs no task and no nursery, and a cancellation of the caller reaches exactly
+the request it should. The send pipeline (auth, redirects, the transport) is in `_send.py`.
 
 Exceptions from inside the `async with` block must come out unchanged, never wrapped in an
 ExceptionGroup. A nursery entered in `__aenter__` would wrap them if we handed them to its
-`__aexit__`, so we do not: on exit we close the pool (synchronously, so nothing can
-interrupt it), make the nursery's own cancel scope shielded and cancelled, and exit the
-nursery as if its body had succeeded. Its only children are our own housekeeping tasks,
-which never raise, so the nursery adds nothing and the original exception (Cancelled,
-KeyboardInterrupt, anything) continues on its way. `__aenter__`/`__aexit__` are protected
-from KeyboardInterrupt so that it is delivered outside them, never half-way through.
+`__aexit__`, so we do not: on exit we close every transport (each closes everything before
+its first checkpoint, in a shielded cancelled scope, so nothing can interrupt it), make the
+nursery's own cancel scope shielded and cancelled, and exit the nursery as if its body had
+succeeded. Its children are transports' background tasks, which never raise, so the nursery
+adds nothing and the original exception (Cancelled, KeyboardInterrupt, anything) continues
+on its way. `__aenter__`, `__aexit__` and `aclose` are protected from KeyboardInterrupt so
+that it is delivered outside them, never half-way through.
+
+A nursery can only be left by the task that entered it. `__aexit__` from another task (a
+client held open across the `yield` of an async generator whose consumer stopped early)
+closes every connection and raises `ClientStateError` naming both tasks and the patterns
+that work (docs/trio-idioms.md) instead of corrupting Trio's nursery stack.
 """
 
 from __future__ import annotations
 
-import datetime
 import enum
 import logging
-import time
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
@@ -31,6 +36,7 @@ from typing import Any
 import trio
 
 from ._auth import Auth, AuthTypes, build_auth
+from ._builder import RequestBuilder
 from ._config import (
     DEFAULT_LIMITS,
     DEFAULT_MAX_REDIRECTS,
@@ -44,15 +50,11 @@ from ._config import (
 from ._decoders import ACCEPT_ENCODING
 from ._exceptions import (
     ClientStateError,
-    RemoteProtocolError,
-    TooManyRedirects,
-    UnsupportedProtocol,
 )
 from ._headers import Headers, check_header_safety
-from ._merge import RequestBuilder
-from ._redirects import redirect_request
 from ._request import Request
 from ._response import Response
+from ._send import SendPipeline, StreamContext
 from ._transport._base import Transport
 from ._transport._http import HTTPTransport
 from ._transport._mounts import Mounts
@@ -80,7 +82,7 @@ class _State(enum.Enum):
     CLOSED = 3  # closed by `aclose()` or by leaving `async with`
 
 
-class Client:
+class Client(SendPipeline):
     """An HTTP client for Trio, used as `async with trioclient.Client() as client:`.
 
     Arguments follow `httpx.AsyncClient`. Beyond httpx: `uds` (connect to a Unix socket)
@@ -253,6 +255,7 @@ class Client:
             nursery.cancel_scope.cancel()
             await manager.__aexit__(None, None, None)
 
+    @trio.lowlevel.enable_ki_protection
     async def aclose(self) -> None:
         """Close every connection and response now. `async with` does this on exit."""
         await self._close()
@@ -332,87 +335,6 @@ class Client:
             except BaseException:
                 response._close()
                 raise
-        return response
-
-    async def _send_handling_auth(
-        self, request: Request, auth: Auth, follow: bool, deadlines: Deadlines
-    ) -> Response:
-        """Run the auth flow; each request it yields is sent with redirect handling.
-
-        Auth wraps the redirect loop (not the reverse) so that credentials an auth flow adds
-        are never re-added to a redirect that leaves the origin.
-        """
-        flow = auth.auth_flow(request)
-        try:
-            request = next(flow)
-            history: list[Response] = []
-            while True:
-                response = await self._send_handling_redirects(request, follow, deadlines)
-                try:
-                    if auth.requires_response_body:
-                        await response._read_all(checkpoint=False)
-                    try:
-                        request = flow.send(response)
-                    except StopIteration:
-                        response.history = history + response.history
-                        return response
-                except BaseException:
-                    response._close()
-                    raise
-                response._close()
-                history.append(response)
-        finally:
-            flow.close()
-
-    async def _send_handling_redirects(
-        self, request: Request, follow: bool, deadlines: Deadlines
-    ) -> Response:
-        history: list[Response] = []
-        while True:
-            # No _check_open() here: send() did it, and a closed transport refuses a closed
-            # client's redirect hops itself.
-            response = await self._send_single_request(request, deadlines)
-            if history:
-                response.history = list(history)
-            if not response.has_redirect_location:
-                return response
-            if not follow:
-                try:
-                    response.next_request = redirect_request(request, response)
-                except (UnsupportedProtocol, RemoteProtocolError):
-                    response.next_request = None  # a redirect we could not follow anyway
-                except BaseException:
-                    response._close()  # nobody else holds it yet: give the connection back
-                    raise
-                return response
-            try:
-                next_request = redirect_request(request, response)
-                if len(history) >= self.max_redirects:
-                    raise TooManyRedirects(
-                        f"Exceeded the maximum of {self.max_redirects} redirects.",
-                        request=request,
-                    )
-                await response._read_all(checkpoint=False)
-            finally:
-                response._close()
-            history.append(response)
-            request = next_request
-
-    async def _send_single_request(self, request: Request, deadlines: Deadlines) -> Response:
-        """One request through the transport its URL is mounted on."""
-        request.extensions["deadlines"] = deadlines
-        transport = self._transport
-        if self._mounts:
-            transport = self._mounts.lookup(request.url, transport)
-        started = time.perf_counter()
-        response = await transport.handle_request(request)
-        # httpx's `elapsed`: from sending the request until the response is closed.
-        response._started = started
-        if response._elapsed is not None and response._stream is None:
-            response._elapsed = datetime.timedelta(seconds=time.perf_counter() - started)
-        if response._request is None:
-            response._request = request
-        response.default_encoding = self.default_encoding
         return response
 
     # -- the verbs ------------------------------------------------------------------------
@@ -656,43 +578,6 @@ class Client:
 
     def __repr__(self) -> str:
         return f"<trioclient.Client [{self._state.name.lower()}] {self.pool_statistics()}>"
-
-
-class StreamContext:
-    """The async context manager returned by `Client.stream`."""
-
-    __slots__ = ("_auth", "_client", "_follow", "_request", "_response")
-
-    def __init__(
-        self,
-        client: Client,
-        request: Request,
-        auth: AuthTypes | UseClientDefault | None,
-        follow_redirects: bool | UseClientDefault,
-    ) -> None:
-        self._client = client
-        self._request = request
-        self._auth = auth
-        self._follow = follow_redirects
-        self._response: Response | None = None
-
-    async def __aenter__(self) -> Response:
-        self._response = await self._client.send(
-            self._request, stream=True, auth=self._auth, follow_redirects=self._follow
-        )
-        return self._response
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._response is not None:
-            # Synchronous close: runs to completion even under cancellation.
-            self._response._close()
-        if exc_type is None:
-            await trio.lowlevel.checkpoint()
 
 
 def _wrong_task_message(owner: trio.lowlevel.Task | None, task: trio.lowlevel.Task) -> str:
