@@ -2,10 +2,11 @@
 
 Trio streams raise `BrokenResourceError` (peer reset, broken pipe, TLS failure, with the
 original error as `__cause__`) and `ClosedResourceError` (we closed the stream, possibly from
-another task); sockets raise `OSError`; TLS raises `ssl.SSLError`; h11 raises its own
-`ProtocolError`s. The I/O layer catches exactly these, never `BaseException`, and calls
+another task); sockets raise `OSError`; TLS raises `ssl.SSLError`; h11 and h2 raise their
+own protocol errors. The I/O layer catches exactly these, never `BaseException`, and calls
 `translate` to build the most specific trioclient error, whose message names the peer and
-the operation. `trio.Cancelled` never passes through here.
+the operation. `trio.Cancelled` never passes through here. (HTTP/2 stream resets and GOAWAY
+are not exceptions but events; `_http2.py` words those itself.)
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import socket
 import ssl
 from typing import TYPE_CHECKING
 
+import h2.exceptions
 import h11
 import trio
 
 from .._exceptions import (
     ClientStateError,
     LocalProtocolError,
+    ReadError,
     RemoteProtocolError,
     StreamError,
     TransportError,
@@ -128,7 +131,8 @@ def translate(
     Args:
         exc: the foreign exception.
         kind: the trioclient class for a network failure in this phase (ConnectError,
-            ReadError or WriteError).
+            ReadError or WriteError); for h2's errors it also says which side was at fault
+            (ReadError: the server's bytes; otherwise our request).
         doing: what we were doing, for the message ("reading the response from host:port").
         request: attached to the new exception.
         closed_reason: set when the pool closed the connection on purpose (client closed).
@@ -141,4 +145,14 @@ def translate(
         return RemoteProtocolError(f"Protocol error while {doing}: {exc}", request=request)
     if isinstance(exc, h11.LocalProtocolError):
         return LocalProtocolError(f"Refused to send an invalid request: {exc}", request=request)
+    if isinstance(exc, h2.exceptions.H2Error):
+        # h2 raises while parsing what the server sent (a read) or while checking what we
+        # are about to send (anything else).
+        if kind is ReadError:
+            return RemoteProtocolError(
+                f"HTTP/2 protocol error while {doing}: {exc}", request=request
+            )
+        return LocalProtocolError(
+            f"Refused to send an invalid HTTP/2 request: {exc}", request=request
+        )
     return kind(f"Failed while {doing}: {describe(exc)}", request=request)

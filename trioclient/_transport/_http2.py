@@ -55,7 +55,6 @@ from h2.utilities import HeaderValidationFlags, validate_outbound_headers
 from .._config import Deadlines
 from .._exceptions import (
     ClientStateError,
-    LocalProtocolError,
     ReadError,
     RemoteProtocolError,
     TransportError,
@@ -192,9 +191,7 @@ class HTTP2Connection:
         try:
             headers = list(validate_outbound_headers(_h2_headers(request), _REQUEST_FLAGS))
         except h2.exceptions.H2Error as exc:
-            raise LocalProtocolError(
-                f"Refused to send an invalid HTTP/2 request: {exc}", request=request
-            ) from None
+            raise translate(exc, WriteError, "", request=request) from None
         body = request._body
         try:
             stream_id = conn.get_next_available_stream_id()
@@ -213,9 +210,7 @@ class HTTP2Connection:
             # streams on this connection; those already open may finish.
             del self._streams[stream.id]
             self._take_no_new_streams()
-            raise LocalProtocolError(
-                f"Refused to send an invalid HTTP/2 request: {exc}", request=request
-            ) from exc
+            raise translate(exc, WriteError, "", request=request) from exc
         self._want_write()
         if body == b"":
             stream.request_done = True
@@ -371,9 +366,7 @@ class HTTP2Connection:
                     events = self._h2.receive_data(data)
                 except h2.exceptions.ProtocolError as exc:
                     self._want_write()  # h2 queued a GOAWAY for the server
-                    self._fail(
-                        RemoteProtocolError(f"HTTP/2 protocol error from {self.where}: {exc}")
-                    )
+                    self._fail_from(exc, ReadError, f"reading from {self.where}")
                     return
                 for event in events:
                     self._dispatch(event)
