@@ -18,7 +18,6 @@ __all__ = ["Request"]
 _METHODS = {
     m: m.encode("ascii") for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 }
-_ZERO_LENGTH = frozenset({b"POST", b"PUT", b"PATCH"})
 
 # Each body-framing header, mapped to the one it must not be sent together with.
 _FRAMING = {b"content-length": b"transfer-encoding", b"transfer-encoding": b"content-length"}
@@ -49,25 +48,17 @@ class Request:
     ) -> None:
         if isinstance(method, bytes):
             method = method.decode("ascii")
-        self.method = method.upper()
-        self._method_bytes = self.method.encode("ascii")
-        self.url = url if isinstance(url, URL) else URL(url)
+        url = url if isinstance(url, URL) else URL(url)
         if params is not None:
-            self.url = self.url.copy_merge_params(params)
-        self.headers = headers.copy() if isinstance(headers, Headers) else Headers(headers)
-        self.extensions: dict[str, Any] = {} if extensions is None else extensions
+            url = url.copy_merge_params(params)
+        own_headers = headers.copy() if isinstance(headers, Headers) else Headers(headers)
+        check_header_safety(own_headers.raw)
+        self._setup(method, url, own_headers, {} if extensions is None else extensions)
         if stream is not None:
-            self._body: bytes | AsyncIterable[bytes] = stream
+            self._body = stream
+            self._frame_headers()
         else:
-            body_headers, self._body = encode_request(content=content, data=data, json=json)
-            for name, value in body_headers.items():
-                # Framing the user chose wins: never send Content-Length together with
-                # Transfer-Encoding (RFC 9112 6.2), whichever of the two was given.
-                lower = name.lower()
-                if lower in _FRAMING and self.headers._has(_FRAMING[lower]):
-                    continue
-                self.headers._setdefault_raw(name, value)
-        self._prepare_headers()
+            self._set_body(content, data, json)
 
     @classmethod
     def _build(
@@ -80,8 +71,16 @@ class Request:
         json: Any,
         extensions: dict[str, Any],
     ) -> Request:
-        """Fast constructor for the client: adopts `headers` (already merged and checked)."""
+        """The client's constructor: adopts `headers`, already merged and checked.
+
+        The same steps as `__init__` minus the conversions and the copy of the headers.
+        """
         self = cls.__new__(cls)
+        self._setup(method, url, headers, extensions)
+        self._set_body(content, data, json)
+        return self
+
+    def _setup(self, method: str, url: URL, headers: Headers, extensions: dict[str, Any]) -> None:
         method_bytes = _METHODS.get(method)
         if method_bytes is None:
             method = method.upper()
@@ -91,39 +90,37 @@ class Request:
         self.url = url
         self.headers = headers
         self.extensions = extensions
+
+    def _set_body(
+        self, content: RequestContent | None, data: RequestData | None, json: Any
+    ) -> None:
+        """Encode the body and add the headers it implies (never over the caller's framing)."""
+        headers = self.headers
         if content is None and data is None and json is None:
             self._body = b""
         else:
             body_headers, self._body = encode_request(content=content, data=data, json=json)
             for name, value in body_headers.items():
+                # Framing the user chose wins: never send Content-Length together with
+                # Transfer-Encoding (RFC 9112 6.2), whichever of the two was given.
                 lower = name.lower()
                 if lower in _FRAMING and headers._has(_FRAMING[lower]):
                     continue
                 headers._setdefault_raw(name, value)
+        self._frame_headers()
+
+    def _frame_headers(self) -> None:
+        """Host first, and `Content-Length: 0` for an empty body that needs one."""
+        headers = self.headers
         if not headers._has(b"host"):
-            headers._prepend(b"Host", url.netloc)
+            headers._prepend(b"Host", self.url.netloc)
         if (
             not self._body
-            and method_bytes in _ZERO_LENGTH
+            and needs_zero_length(self._method_bytes)
             and not headers._has(b"content-length")
             and not headers._has(b"transfer-encoding")
         ):
             headers._setdefault_raw(b"Content-Length", b"0")
-        return self
-
-    def _prepare_headers(self) -> None:
-        headers = self.headers
-        if "host" not in headers:
-            headers._prepend(b"Host", self.url.netloc)
-        if (
-            isinstance(self._body, bytes)
-            and not self._body
-            and needs_zero_length(self._method_bytes)
-            and "content-length" not in headers
-            and "transfer-encoding" not in headers
-        ):
-            headers["Content-Length"] = "0"
-        check_header_safety(headers.raw)
 
     @property
     def content(self) -> bytes:

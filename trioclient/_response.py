@@ -91,6 +91,10 @@ class _IterableStream:
 class Response:
     """An HTTP response. Attributes and methods follow `httpx.Response`."""
 
+    _content: bytes | None
+    _elapsed: datetime.timedelta | None
+    _stream: _RawStream | None
+
     def __init__(
         self,
         status_code: int,
@@ -104,23 +108,13 @@ class Response:
         extensions: dict[str, Any] | None = None,
         default_encoding: str | Callable[[bytes], str | None] = "utf-8",
     ) -> None:
-        self.status_code = status_code
-        self.headers = headers if isinstance(headers, Headers) else Headers(headers)
-        self._request = request
-        self.extensions: dict[str, Any] = {} if extensions is None else extensions
-        self.default_encoding = default_encoding
-        self.history: list[Response] = []
-        self.next_request: Request | None = None
-        self._closed = False
-        self.is_stream_consumed = False
-        self.num_bytes_downloaded = 0
-        self._encoding: str | None = None
-        self._text: str | None = None
-        self._started = time.perf_counter()
-        self._ended: float | None = None
-        self._elapsed: datetime.timedelta | None = None
-        self._stream: _RawStream | None = None
-        self._content: bytes | None = None
+        self._setup(
+            status_code,
+            headers if isinstance(headers, Headers) else Headers(headers),
+            request,
+            {} if extensions is None else extensions,
+            default_encoding,
+        )
         if text is not None:
             content = text
             self.headers.setdefault("Content-Type", "text/plain; charset=utf-8")
@@ -151,26 +145,39 @@ class Response:
         request: Request,
         default_encoding: str | Callable[[bytes], str | None] = "utf-8",
     ) -> Response:
-        """Fast constructor for responses read off the network."""
+        """The transports' constructor: a body still on the wire, read through `stream`."""
         self = cls.__new__(cls)
+        extensions = {"http_version": http_version, "reason_phrase": reason}
+        self._setup(status_code, headers, request, extensions, default_encoding)
+        self._stream = stream
+        return self
+
+    def _setup(
+        self,
+        status_code: int,
+        headers: Headers,
+        request: Request | None,
+        extensions: dict[str, Any],
+        default_encoding: str | Callable[[bytes], str | None],
+    ) -> None:
+        """Every attribute, in its state before any body arrives: the one list of them."""
         self.status_code = status_code
         self.headers = headers
         self._request = request
-        self.extensions = {"http_version": http_version, "reason_phrase": reason}
+        self.extensions = extensions
         self.default_encoding = default_encoding
-        self.history = []
-        self.next_request = None
+        self.history: list[Response] = []
+        self.next_request: Request | None = None
         self._closed = False
         self.is_stream_consumed = False
         self.num_bytes_downloaded = 0
-        self._encoding = None
-        self._text = None
+        self._encoding: str | None = None
+        self._text: str | None = None
         self._started = time.perf_counter()
-        self._ended = None
+        self._ended: float | None = None
         self._elapsed = None
-        self._stream = stream
+        self._stream = None
         self._content = None
-        return self
 
     # -- metadata -------------------------------------------------------------------------
 
@@ -349,30 +356,14 @@ class Response:
         return self._content
 
     async def _read_all(self, *, checkpoint: bool) -> bytes:
-        stream = self._stream
-        if checkpoint or stream is None or self.is_stream_consumed or self.is_closed:
-            iterator = _BodyIterator(self, decode=True, chunk_size=None, checkpoint=checkpoint)
-            self._content = b"".join([chunk async for chunk in iterator])
-            return self._content
-        # The client's own full read: the same steps as the iterator, without its layers.
-        self.is_stream_consumed = True
-        encoding = self.headers._get_raw(b"content-encoding")
-        decoder = decoder_for(b", ".join(encoding).decode("latin-1")) if encoding else None
-        parts = []
-        try:
-            while True:
-                raw = await stream.receive_some()
-                if not raw:
-                    break
-                self.num_bytes_downloaded += len(raw)
-                parts.append(raw if decoder is None else decoder.decode(raw))
-            if decoder is not None:
-                parts.append(decoder.flush())
-        except DecodingError as exc:
-            exc.request = self.request
-            raise
-        finally:
-            self._close()
+        """Read and decode the rest of the body: the same `_pull` steps as iteration, minus
+        the per-chunk checkpoint (`checkpoint` asks for one at the start)."""
+        iterator = _BodyIterator(self, decode=True, chunk_size=None, checkpoint=False)
+        if checkpoint:
+            await trio.lowlevel.checkpoint()
+        while not iterator._done:
+            await iterator._pull()
+        parts = iterator._pending
         self._content = parts[0] if len(parts) == 1 else b"".join(parts)
         return self._content
 
