@@ -56,6 +56,7 @@ from ._transport import ASGITransport as ASGITransport
 from ._transport import HTTPTransport as HTTPTransport
 from ._transport import MockTransport as MockTransport
 from ._transport import Transport as Transport
+from ._transport._connection import ConnectionStatistics as ConnectionStatistics
 from ._transport._pool_state import PoolStatistics as PoolStatistics
 from ._transport._tls import create_ssl_context as create_ssl_context
 from ._urls import URL as URL
@@ -77,6 +78,7 @@ __all__ = [
     "ClientStateError",
     "CloseError",
     "ConnectError",
+    "ConnectionStatistics",
     "ConnectTimeout",
     "DecodingError",
     "FunctionAuth",

@@ -19,6 +19,7 @@ from .._request import Request
 from .._response import Response
 from .._types import CertTypes, VerifyTypes
 from ._base import Transport
+from ._connection import ConnectionStatistics
 from ._pool import ConnectionPool
 from ._pool_state import PoolStatistics
 from ._tls import create_ssl_context
@@ -103,6 +104,10 @@ class HTTPTransport(Transport):
     def statistics(self) -> PoolStatistics:
         """A frozen snapshot of the pool's counts."""
         return self._pool.statistics()
+
+    def connection_statistics(self) -> list[ConnectionStatistics]:
+        """A frozen snapshot of each connection (origin, protocol, streams in use...)."""
+        return self._pool.connection_statistics()
 
     # KeyboardInterrupt must reach the user's code, not land in this background task, where
     # the nursery would hand it back wrapped in an ExceptionGroup.
