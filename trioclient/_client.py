@@ -333,7 +333,7 @@ class Client(SendPipeline):
             try:
                 await response._read_all(checkpoint=False)
             except BaseException:
-                response._close()
+                await response._finalize()
                 raise
         return response
 

@@ -21,13 +21,16 @@ Decisions:
 from __future__ import annotations
 
 import json as jsonlib
-from collections.abc import AsyncIterable, Iterable, Mapping
+import math
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from typing import Any, Final, TypeAlias
 from urllib.parse import urlencode
 
+import trio
+
 from ._types import RequestContent, RequestData
 
-__all__ = ["encode_request", "needs_zero_length"]
+__all__ = ["close_abandoned", "encode_request", "needs_zero_length"]
 
 _JSON: Final = b"application/json"
 _FORM: Final = b"application/x-www-form-urlencoded"
@@ -136,3 +139,19 @@ def _encode_json(json: Any) -> tuple[dict[bytes, bytes], _Body]:
     text = jsonlib.dumps(json, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     body = text.encode("utf-8")
     return {**_sized(body), b"Content-Type": _JSON}, body
+
+
+async def close_abandoned(iterator: AsyncIterator[bytes]) -> None:
+    """Finalize an abandoned body iterator, bounded and without raising.
+
+    Under an already expired shield: a `finally` that awaits is cut short instead of
+    blocking, and nothing it raises can replace the exception on its way out.
+    """
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is None:
+        return
+    with trio.CancelScope(shield=True, deadline=-math.inf):
+        try:
+            await aclose()
+        except Exception:
+            pass

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import trio
 
+from ._content import close_abandoned
 from ._decoders import (
     ByteChunker,
     ContentDecoder,
@@ -60,12 +61,18 @@ class _RawStream(Protocol):
 
 
 class _IterableStream:
-    """Adapts a user-supplied async iterable to the raw-stream protocol."""
+    """Adapts a user-supplied async iterable to the raw-stream protocol.
 
-    __slots__ = ("_iterator",)
+    Closing it early (sync) only stops reading; `finalize()` then closes the iterator at
+    once (an async generator's `finally` runs now, not whenever the garbage collector
+    finds it, outside any cancel scope).
+    """
+
+    __slots__ = ("_abandoned", "_iterator")
 
     def __init__(self, iterable: AsyncIterable[bytes]) -> None:
         self._iterator: AsyncIterator[bytes] | None = iterable.__aiter__()
+        self._abandoned: AsyncIterator[bytes] | None = None
 
     async def receive_some(self) -> bytes:
         if self._iterator is None:
@@ -77,7 +84,15 @@ class _IterableStream:
             return b""
 
     def close(self) -> None:
-        self._iterator = None
+        if self._iterator is not None:
+            self._abandoned, self._iterator = self._iterator, None
+
+    async def finalize(self) -> None:
+        """Close an iterator abandoned part-way; bounded, never raises."""
+        self.close()
+        abandoned, self._abandoned = self._abandoned, None
+        if abandoned is not None:
+            await close_abandoned(abandoned)
 
     @property
     def closed_reason(self) -> str | None:
@@ -385,8 +400,16 @@ class Response:
 
     async def aclose(self) -> None:
         """Close the response and give its connection back (a checkpoint)."""
-        self._close()
+        await self._finalize()
         await trio.lowlevel.checkpoint()
+
+    async def _finalize(self) -> None:
+        """`_close`, then close a user's body iterator abandoned part-way (bounded, never
+        raises, not interrupted by an outer cancellation)."""
+        self._close()
+        stream = self._stream
+        if isinstance(stream, _IterableStream):
+            await stream.finalize()
 
     def _close(self) -> None:
         if not self._closed:

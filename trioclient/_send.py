@@ -161,7 +161,7 @@ class StreamContext:
         tb: TracebackType | None,
     ) -> None:
         if self._response is not None:
-            # Synchronous close: runs to completion even under cancellation.
-            self._response._close()
+            # Closes even under cancellation (synchronous, then a shielded finalize).
+            await self._response._finalize()
         if exc_type is None:
             await trio.lowlevel.checkpoint()

@@ -19,7 +19,7 @@ injected exception (a ``Cancelled`` caught by the caller's scope; a bare ``Keybo
 never wrapped); the clock is advanced past ``disconnect_grace`` (``MockClock`` autojump); the
 client's nursery holds no task beyond those it held before the request; the transport holds
 nothing (ASGI: no exchange; Mock: no open response); every app, handler and body generator
-that started has run its ``finally`` (two known exceptions: ``KNOWN_LEAKS``, xfail below); one
+that started has run its ``finally`` (abandoned body generators are closed at once); one
 more request on the same client succeeds; and the exception then leaves ``async with
 Client()`` as the same object. Scheduling is seeded per run (as ``harness.run_scenario``
 does) so a failing position replays.
@@ -391,13 +391,6 @@ async def run_once(scenario: Scenario, kind: str | None, at: int) -> tuple[str, 
 
 # --- the sweep --------------------------------------------------------------------------------
 
-# Scenario -> the code whose `finally` is known not to run (bugs; see the xfail test below).
-KNOWN_LEAKS = {
-    "mock-stream-response": "response body generator",
-    "asgi-post-streamed-body": "request body generator",
-}
-
-
 @dataclass
 class Result:
     steps: int
@@ -449,22 +442,7 @@ async def test_interrupted_at_every_step(
     assert not result.failures, f"{len(result.failures)} of {runs} runs failed:\n" + "\n".join(
         result.failures
     )
-    known = KNOWN_LEAKS.get(scenario.name)
-    unknown = [leak for leak in result.leaks if known is None or f"[{known!r}]" not in leak]
-    assert not unknown, "\n".join(unknown)
+    assert not result.leaks, "\n".join(result.leaks)
     # Both kinds really interrupted something (the sweep is not vacuous).
     assert result.outcomes["cancel:Cancelled"], result.outcomes
     assert result.outcomes["ki:KeyboardInterrupt"], result.outcomes
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="an abandoned body async generator is dropped, not closed: its finally runs only"
-    " when the garbage collector finalizes it (Trio warns ResourceWarning)",
-)
-@pytest.mark.parametrize("scenario", [s for s in SCENARIOS if s.name in KNOWN_LEAKS], ids=str)
-async def test_abandoned_body_generators_are_closed(
-    scenario: Scenario, autojump_clock: trio.testing.MockClock
-) -> None:
-    result = await sweep(scenario)
-    assert not result.leaks, "\n".join(result.leaks)

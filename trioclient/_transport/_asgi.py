@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from .._content import close_abandoned
 from .._exceptions import ClientStateError
 from .._headers import Headers
 from .._response import Response
@@ -182,6 +183,9 @@ class ASGITransport(Transport):
                     if cancelled is not None:
                         raise cancelled from None
         finally:
+            # A streamed request body the app did not read to its end is closed here, by
+            # the task that iterates it (never while its __anext__ runs elsewhere).
+            await exchange.close_request_body()
             exchange.app_finished(error, returned=returned)
 
 
@@ -241,6 +245,12 @@ class _Exchange:
         self.closed_reason: str | None = None
 
     # -- app side -------------------------------------------------------------------------
+
+    async def close_request_body(self) -> None:
+        """Close the request body's iterator if the app left it part-way (bounded)."""
+        chunks, self._chunks = self._chunks, None
+        if chunks is not None and not self._request_done:
+            await close_abandoned(chunks)
 
     async def receive(self) -> Message:
         """The app's `receive()`: the request body, then `http.disconnect`."""

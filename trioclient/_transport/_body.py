@@ -7,10 +7,11 @@ collector, which would run its `finally` later, outside any cancel scope.
 
 from __future__ import annotations
 
-import math
 from collections.abc import AsyncIterator
 
 import trio
+
+from .._content import close_abandoned
 
 __all__ = ["checked_chunk", "close_abandoned", "next_chunk"]
 
@@ -31,19 +32,3 @@ def checked_chunk(chunk: object) -> bytes | bytearray | memoryview:
     if not isinstance(chunk, (bytes, bytearray, memoryview)):
         raise TypeError(f"A request body stream must yield bytes, got {type(chunk).__name__}")
     return chunk
-
-
-async def close_abandoned(iterator: AsyncIterator[bytes]) -> None:
-    """Finalize an abandoned body iterator, bounded and without raising.
-
-    Under an already expired shield: a `finally` that awaits is cut short instead of
-    blocking, and nothing it raises can replace the exception on its way out.
-    """
-    aclose = getattr(iterator, "aclose", None)
-    if aclose is None:
-        return
-    with trio.CancelScope(shield=True, deadline=-math.inf):
-        try:
-            await aclose()
-        except Exception:
-            pass

@@ -97,9 +97,12 @@ class MockTransport(Transport):
     async def aclose(self) -> None:
         """Close the transport and every response whose body was not read yet."""
         self._closed = True
-        for response in list(self._open_responses):
-            response._close()
+        responses = list(self._open_responses)
         self._open_responses.clear()
+        for response in responses:
+            response._close()  # all closed before the first await (the Transport contract)
+        for response in responses:
+            await response._finalize()
         await trio.lowlevel.checkpoint()
 
     @property
