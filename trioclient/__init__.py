@@ -17,6 +17,7 @@ from ._auth import BasicAuth as BasicAuth
 from ._auth import FunctionAuth as FunctionAuth
 from ._client import Client as Client
 from ._config import USE_CLIENT_DEFAULT as USE_CLIENT_DEFAULT
+from ._config import Deadlines as Deadlines
 from ._config import Limits as Limits
 from ._config import Timeout as Timeout
 from ._exceptions import ClientStateError as ClientStateError
@@ -80,6 +81,7 @@ __all__ = [
     "ConnectError",
     "ConnectTimeout",
     "ConnectionStatistics",
+    "Deadlines",
     "DecodingError",
     "FunctionAuth",
     "HTTPError",
