@@ -35,13 +35,13 @@ import outcome
 import trio
 
 from .._exceptions import ClientStateError, PoolTimeout
+from .._headers import Headers
 from .._origin import Origin
-from ._base import ResponseHead
+from .._response import Response
 from ._connection import Connection, ConnectionSettings, ConnectionStatistics, where
 from ._errors import CLIENT_CLOSED
-from ._h2_stream import H2Body
 from ._http2 import RetryOnNewConnection
-from ._http11 import H11Body, RequestEvents, StaleConnection
+from ._http11 import RequestEvents, StaleConnection
 from ._pool_state import Plan, PoolState, PoolStatistics
 from ._stream import PooledStream
 
@@ -101,10 +101,8 @@ class ConnectionPool:
     # every path cleans up) instead of between two lines of bookkeeping, e.g. after a
     # connection was checked out but before the `try` that gives it back.
     @trio.lowlevel.enable_ki_protection
-    async def handle_request(
-        self, request: Request, deadlines: Deadlines
-    ) -> tuple[ResponseHead, PooledStream]:
-        """Send `request` and return its response head and a body stream owning the entry."""
+    async def handle_request(self, request: Request, deadlines: Deadlines) -> Response:
+        """Send `request`; the Response's body stream holds the connection until it ends."""
         origin = request.url._origin_key
         replayable = isinstance(request._body, bytes)
         can_retry = request._method_bytes in _IDEMPOTENT and replayable
@@ -135,15 +133,14 @@ class ConnectionPool:
             except BaseException:
                 self.release(conn, reusable=False)
                 raise
-            return head, self._pooled(conn, body)
-
-    def _pooled(self, conn: Connection, body: H11Body | H2Body) -> PooledStream:
-        """`body`, wrapped so that its end or close gives `conn` back exactly once."""
-
-        def release(reusable: bool) -> None:
-            self.release(conn, reusable=reusable)
-
-        return PooledStream(body, release)
+            return Response._from_transport(
+                head.status,
+                head.reason,
+                head.http_version,
+                Headers._from_raw(head.headers),
+                PooledStream(body, self, conn),  # gives `conn` back exactly once
+                request,
+            )
 
     @trio.lowlevel.enable_ki_protection
     def release(self, conn: Connection, *, reusable: bool) -> None:

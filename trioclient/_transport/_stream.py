@@ -10,8 +10,7 @@ of a network error.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import trio
 
@@ -34,14 +33,21 @@ class RawBody(Protocol):
     def close(self) -> None: ...
 
 
+class Releaser(Protocol):
+    """The pool, as this wrapper sees it: one call, once per body."""
+
+    def release(self, conn: Any, *, reusable: bool) -> None: ...
+
+
 class PooledStream:
     """A driver's body plus the pool's release: the Response reads through this."""
 
-    __slots__ = ("_body", "_done", "_release")
+    __slots__ = ("_body", "_conn", "_done", "_pool")
 
-    def __init__(self, body: RawBody, release: Callable[[bool], None]) -> None:
+    def __init__(self, body: RawBody, pool: Releaser, conn: object) -> None:
         self._body = body
-        self._release = release  # called once: True if the connection may be reused
+        self._pool = pool
+        self._conn = conn  # given back once, reusable only if the body was read to its end
         self._done = False
 
     @property
@@ -80,4 +86,4 @@ class PooledStream:
         if not self._done:
             self._done = True
             self._body.close()
-            self._release(reusable)
+            self._pool.release(self._conn, reusable=reusable)
