@@ -85,7 +85,15 @@ class SendPipeline:
         while True:
             # No _check_open() here: send() did it, and a closed transport refuses a closed
             # client's redirect hops itself.
-            response = await self._send_single_request(request, deadlines)
+            # One request through the transport its URL is mounted on (inline: this is the
+            # hot path, and a method of its own would cost a coroutine frame per request).
+            request.extensions["deadlines"] = deadlines
+            transport = self._transport
+            if self._mounts:
+                transport = self._mounts.lookup(request.url, transport)
+            started = time.perf_counter()
+            response = await transport.handle_request(request)
+            self._adopt_response(response, request, started)
             if history:
                 response.history = list(history)
             if not response.has_redirect_location:
@@ -112,14 +120,8 @@ class SendPipeline:
             history.append(response)
             request = next_request
 
-    async def _send_single_request(self, request: Request, deadlines: Deadlines) -> Response:
-        """One request through the transport its URL is mounted on."""
-        request.extensions["deadlines"] = deadlines
-        transport = self._transport
-        if self._mounts:
-            transport = self._mounts.lookup(request.url, transport)
-        started = time.perf_counter()
-        response = await transport.handle_request(request)
+    def _adopt_response(self, response: Response, request: Request, started: float) -> None:
+        """What the client sets on every response a transport returns."""
         # httpx's `elapsed`: from sending the request until the response is closed.
         response._started = started
         if response._elapsed is not None and response._stream is None:
@@ -127,7 +129,6 @@ class SendPipeline:
         if response._request is None:
             response._request = request
         response.default_encoding = self.default_encoding
-        return response
 
 
 class StreamContext:
