@@ -1,0 +1,89 @@
+"""HTTP/2 against hostile or broken servers (issue 10, "HTTP/2"): timeouts that mean what
+they say, error messages that say what happened, retries of dead reused connections, and
+cancellation storms that never trip a server's rapid-reset defences.
+
+The raw servers are tests/servers/h2_*.py; nginx runs through tests/servers/peers.py.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+import trio
+from h2.errors import ErrorCodes
+from helpers import assert_quiet
+from servers import h2_handlers
+from servers.h2_raw import HandlerFactory, Request, serve_h2
+
+import trioclient
+
+H2C = {"http1": False, "http2": True}
+
+
+def window_update(stream_id: int, increment: int) -> bytes:
+    """A raw WINDOW_UPDATE frame (hyperframe refuses to build an out-of-range one)."""
+    return struct.pack(">I", 4)[1:] + bytes([0x8, 0]) + struct.pack(">II", stream_id, increment)
+
+
+# -- error messages ---------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True, reason="issue 10: a reset by the client is reported as the server's"
+)
+async def test_stream_we_reset_for_a_bad_window_update_is_not_blamed_on_a_server_reset(
+    nursery: trio.Nursery,
+) -> None:
+    """A WINDOW_UPDATE that overflows a stream's window makes h2 reset the stream itself
+    (RST_STREAM(FLOW_CONTROL_ERROR) from us): the server reset nothing."""
+
+    class Overflow(h2_handlers.Stall):
+        async def on_headers(self, request: Request) -> None:
+            await self.conn.send_raw(window_update(request.stream_id, 2**31 - 1))
+
+    factory = HandlerFactory(Overflow)
+    url = await serve_h2(nursery, factory)
+    async with trioclient.Client(**H2C, timeout=5) as client:
+        with pytest.raises(trioclient.RemoteProtocolError) as info:
+            await client.get(f"{url}/x")
+        message = str(info.value)
+        assert "The server" not in message  # not "The server ... reset stream 1"
+        assert message.startswith("The client reset stream 1 to 127.0.0.1:")
+        assert "WINDOW_UPDATE" in message
+        assert "FLOW_CONTROL_ERROR" in message
+        conn = factory.connections[0]
+        await conn.wait_for(lambda: (1, ErrorCodes.FLOW_CONTROL_ERROR) in conn.resets)
+        assert_quiet(client)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 10: claims new connections that were never used")
+async def test_refused_on_the_same_connection_does_not_claim_new_connections(
+    nursery: trio.Nursery,
+) -> None:
+    """REFUSED_STREAM leaves the connection usable, so every resend went to the same one."""
+    factory = h2_handlers.reset_stream(ErrorCodes.REFUSED_STREAM, on="headers")
+    url = await serve_h2(nursery, factory)
+    async with trioclient.Client(**H2C, timeout=5) as client:
+        with pytest.raises(trioclient.RemoteProtocolError) as info:
+            await client.get(f"{url}/x")
+        message = str(info.value)
+        assert "new connections" not in message
+        assert "refused stream 21" in message
+        assert "11 attempts, all on one connection" in message
+        assert_quiet(client)
+    assert len(factory.connections) == 1
+
+
+@pytest.mark.xfail(strict=True, reason="issue 10: the message does not count the attempts")
+async def test_goaway_retries_say_how_many_connections_were_tried(nursery: trio.Nursery) -> None:
+    """GOAWAY(0) on every connection: each resend really went to a new connection."""
+    factory = h2_handlers.goaway_after(0)
+    url = await serve_h2(nursery, factory)
+    async with trioclient.Client(**H2C, timeout=5) as client:
+        with pytest.raises(trioclient.RemoteProtocolError) as info:
+            await client.get(f"{url}/x")
+        message = str(info.value)
+        assert "GOAWAY" in message
+        assert "11 attempts on 11 connections" in message
+        assert_quiet(client)
