@@ -13,6 +13,8 @@ import base64
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Union
 
+from ._config import describe
+
 if TYPE_CHECKING:
     from ._request import Request
     from ._response import Response
@@ -51,6 +53,11 @@ class BasicAuth(Auth):
     def __init__(self, username: str | bytes, password: str | bytes) -> None:
         user = username.encode("utf-8") if isinstance(username, str) else username
         secret = password.encode("utf-8") if isinstance(password, str) else password
+        if not isinstance(user, bytes) or not isinstance(secret, bytes):
+            raise TypeError(
+                "BasicAuth username and password must be str or bytes, not "
+                f"{describe(username)} and {describe(password)}"
+            )
         self._header = "Basic " + base64.b64encode(user + b":" + secret).decode("ascii")
 
     def auth_flow(self, request: Request) -> Generator[Request, Response, None]:
@@ -72,8 +79,17 @@ def build_auth(auth: AuthTypes | None) -> Auth | None:
         return auth
     if isinstance(auth, tuple):
         if len(auth) != 2:
-            raise TypeError("auth as a tuple must be (username, password)")
-        return BasicAuth(auth[0], auth[1])
+            raise TypeError(f"auth as a tuple must be (username, password), not {len(auth)} items")
+        username, password = auth
+        if not isinstance(username, (str, bytes)) or not isinstance(password, (str, bytes)):
+            raise TypeError(
+                "auth as a tuple must be (username, password), each a str or bytes, not "
+                f"({describe(username)}, {describe(password)})"
+            )
+        return BasicAuth(username, password)
     if callable(auth):
         return FunctionAuth(auth)
-    raise TypeError(f"Invalid auth argument: {auth!r}")
+    raise TypeError(
+        "auth must be a (username, password) tuple, a callable taking and returning a "
+        f"Request, a trioclient.Auth or None, not {describe(auth)}"
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._config import describe
 from ._exceptions import UnsupportedProtocol
 from ._headers import Headers, check_header_safety
 from ._request import Request
@@ -43,8 +44,10 @@ class RequestBuilder:
                 if len(self._urls) >= _URL_CACHE_SIZE:
                     self._urls.clear()
                 self._urls[url] = merged
-        else:
+        elif isinstance(url, URL):
             merged = url
+        else:
+            raise TypeError(f"url must be a str or trioclient.URL, not {describe(url)}")
         origin = merged._origin_key
         if origin.scheme in _SCHEMES and origin.host:
             return merged  # the common case: an absolute http(s) URL

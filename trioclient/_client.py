@@ -46,6 +46,8 @@ from ._config import (
     Limits,
     Timeout,
     UseClientDefault,
+    check_bool,
+    check_count,
 )
 from ._decoders import ACCEPT_ENCODING
 from ._exceptions import (
@@ -128,6 +130,8 @@ class Client(SendPipeline):
         self._builder = RequestBuilder(base_url, params, default_headers)
         self._auth = build_auth(auth)
         self.timeout = timeout if isinstance(timeout, Timeout) else Timeout(timeout)
+        check_bool("follow_redirects", follow_redirects)
+        check_count("max_redirects", max_redirects)
         self.follow_redirects = follow_redirects
         self.max_redirects = max_redirects
         self.default_encoding = default_encoding
@@ -324,6 +328,8 @@ class Client(SendPipeline):
         follow = (
             self.follow_redirects if follow_redirects is USE_CLIENT_DEFAULT else follow_redirects
         )
+        if follow is not True and follow is not False:
+            check_bool("follow_redirects", follow)
         flow_auth = self._auth if auth is USE_CLIENT_DEFAULT else build_auth(auth)
         if flow_auth is None:
             response = await self._send_handling_redirects(request, follow, deadlines)

@@ -52,6 +52,33 @@ class _Unset(enum.Enum):
 
 
 _UNSET: Final = _Unset.UNSET
+
+
+def describe(value: object) -> str:
+    """`int (12345)`: a wrong argument's type and a short repr, for error messages."""
+    try:
+        text = repr(value)
+    except Exception:
+        text = "?"
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{type(value).__name__} ({text})"
+
+
+def check_bool(name: str, value: object) -> None:
+    """Refuse anything but True and False (1, "yes" and None are mistakes, not flags)."""
+    if value is not True and value is not False:
+        raise TypeError(f"{name} must be a bool, not {describe(value)}")
+
+
+def check_count(name: str, value: object) -> None:
+    """Refuse anything but an int >= 0 (bool excluded)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int >= 0, not {describe(value)}")
+    if value < 0:
+        raise ValueError(f"{name} must be an int >= 0, not {value!r}")
+
+
 _DEFAULTS: Final = {"connect": 10.0, "read": 30.0, "write": 30.0, "pool": 60.0}
 
 

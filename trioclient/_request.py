@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
 import trio
 
+from ._config import describe
 from ._content import encode_request, needs_zero_length
 from ._exceptions import RequestNotRead
 from ._headers import Headers, check_header_safety
@@ -18,6 +20,9 @@ __all__ = ["Request"]
 _METHODS = {
     m: m.encode("ascii") for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 }
+
+# RFC 9110 5.6.2 token characters: what a method may be made of.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 # Each body-framing header, mapped to the one it must not be sent together with.
 _FRAMING = {b"content-length": b"transfer-encoding", b"transfer-encoding": b"content-length"}
@@ -46,8 +51,6 @@ class Request:
         stream: bytes | AsyncIterable[bytes] | None = None,
         extensions: dict[str, Any] | None = None,
     ) -> None:
-        if isinstance(method, bytes):
-            method = method.decode("ascii")
         url = url if isinstance(url, URL) else URL(url)
         if params is not None:
             url = url.copy_merge_params(params)
@@ -80,12 +83,14 @@ class Request:
         self._set_body(content, data, json)
         return self
 
-    def _setup(self, method: str, url: URL, headers: Headers, extensions: dict[str, Any]) -> None:
-        method_bytes = _METHODS.get(method)
-        if method_bytes is None:
-            method = method.upper()
-            method_bytes = method.encode("ascii")
-        self.method = method
+    def _setup(
+        self, method: str | bytes, url: URL, headers: Headers, extensions: dict[str, Any]
+    ) -> None:
+        method_bytes: bytes | None
+        if type(method) is str and (method_bytes := _METHODS.get(method)) is not None:
+            self.method = method
+        else:
+            self.method, method_bytes = _check_method(method)
         self._method_bytes = method_bytes
         self.url = url
         self.headers = headers
@@ -155,6 +160,20 @@ class Request:
 
     def __repr__(self) -> str:
         return f"<Request({self.method!r}, {str(self.url)!r})>"
+
+
+def _check_method(method: object) -> tuple[str, bytes]:
+    """A method other than the common ones: uppercased, and refused unless a token."""
+    if isinstance(method, bytes):
+        method = method.decode("latin-1")
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a str or bytes, not {describe(method)}")
+    upper = method.upper()
+    if _TOKEN.fullmatch(upper) is None:
+        raise ValueError(
+            f"method must be an HTTP token such as 'GET' or 'PROPFIND', not {method!r}"
+        )
+    return upper, upper.encode("ascii")
 
 
 class _OneChunk:

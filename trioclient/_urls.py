@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import unquote, unquote_plus
 
+from ._config import describe
 from ._exceptions import InvalidURL
 from ._origin import Origin
 from ._types import PrimitiveData, QueryParamTypes
@@ -85,7 +86,7 @@ class URL:
         elif isinstance(url, URL):
             uri = url._uri
         else:
-            raise TypeError(f"Invalid type for url: expected str or URL, got {type(url).__name__}")
+            raise TypeError(_url_type_message(url))
         self._set(uri)
 
     @classmethod
@@ -222,7 +223,7 @@ class URL:
         elif isinstance(url, str):
             ref = parse_reference(url)
         else:
-            raise TypeError(f"Invalid type for url: expected str or URL, got {type(url).__name__}")
+            raise TypeError(_url_type_message(url))
         return URL._from_uri(require_host(urljoin(self._uri, ref)))
 
     # -- dunder methods ----------------------------------------------------------------
@@ -258,6 +259,10 @@ class URL:
         return hash(str(self))
 
 
+def _url_type_message(url: object) -> str:
+    return f"Invalid type for url: url must be a str or trioclient.URL, not {describe(url)}"
+
+
 def _apply_kwargs(url: URL | str, kwargs: dict[str, Any]) -> ParseResult:
     """Replace the components named in `kwargs` and normalise the result."""
     text: dict[str, str] = {}
@@ -283,7 +288,7 @@ def _apply_kwargs(url: URL | str, kwargs: dict[str, Any]) -> ParseResult:
     elif isinstance(url, str):
         base = parse_reference(url)
     else:
-        raise TypeError(f"Invalid type for url: expected str or URL, got {type(url).__name__}")
+        raise TypeError(_url_type_message(url))
     parts: dict[str, Any] = dataclasses.asdict(base)
 
     if "scheme" in kwargs:
@@ -333,6 +338,27 @@ def _primitive(value: PrimitiveData) -> str:
     return str(value)
 
 
+def _param(key: str, value: object) -> str:
+    """One query parameter value as text; a type that has no sure text form is refused."""
+    if isinstance(value, str):
+        return value
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)):
+        return str(value)
+    raise TypeError(
+        f"params[{key!r}] must be str, int, float, bool or None (or a list or tuple of "
+        f"those), not {describe(value)}"
+    )
+
+
+_PARAMS_TYPES = "a mapping, a list of (key, value) pairs, a str, bytes or trioclient.QueryParams"
+
+
 def _form_encode(text: str) -> str:
     encoded = percent_encode(text, _UNRESERVED + " ", component="query", keep_escapes=False)
     return encoded.replace(" ", "+")
@@ -363,12 +389,22 @@ class QueryParams(Mapping[str, str]):
             items = list(params._items)
         elif isinstance(params, Mapping):
             for key, values in params.items():
-                if values is None or isinstance(values, (str, int, float)):
-                    items.append((str(key), _primitive(values)))
+                name = str(key)
+                if isinstance(values, (list, tuple)):
+                    items.extend((name, _param(name, item)) for item in values)
                 else:
-                    items.extend((str(key), _primitive(item)) for item in values)
+                    items.append((name, _param(name, values)))
+        elif isinstance(params, (list, tuple)):
+            for pair in params:
+                if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+                    raise TypeError(
+                        f"params must be {_PARAMS_TYPES}; as a list it must hold (key, value)"
+                        f" pairs, not {describe(pair)}"
+                    )
+                name = str(pair[0])
+                items.append((name, _param(name, pair[1])))
         else:
-            items = [(str(key), _primitive(value)) for key, value in params]
+            raise TypeError(f"params must be {_PARAMS_TYPES}, not {describe(params)}")
         self._load(tuple(items))
 
     def _load(self, items: tuple[tuple[str, str], ...]) -> None:
