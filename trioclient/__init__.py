@@ -39,6 +39,7 @@ from ._exceptions import RemoteProtocolError as RemoteProtocolError
 from ._exceptions import RequestError as RequestError
 from ._exceptions import RequestNotRead as RequestNotRead
 from ._exceptions import ResponseNotRead as ResponseNotRead
+from ._exceptions import ResponseTooLarge as ResponseTooLarge
 from ._exceptions import StreamClosed as StreamClosed
 from ._exceptions import StreamConsumed as StreamConsumed
 from ._exceptions import StreamError as StreamError
@@ -106,6 +107,7 @@ __all__ = [
     "RequestNotRead",
     "Response",
     "ResponseNotRead",
+    "ResponseTooLarge",
     "StreamClosed",
     "StreamConsumed",
     "StreamContext",

@@ -19,6 +19,7 @@
       * ProxyError
       * UnsupportedProtocol
     * DecodingError
+    * ResponseTooLarge (the body is larger than `max_response_size`)
     * TooManyRedirects
   * HTTPStatusError
 * InvalidURL
@@ -28,6 +29,11 @@
   * ResponseNotRead
   * RequestNotRead
 * ClientStateError (a RuntimeError: the client was never entered, or is closed)
+
+`ResponseTooLarge` is a RequestError beside DecodingError, not a TransportError: the
+connection worked, the body is just more than the caller agreed to hold. It is not a
+`StreamError` either (that tree is for programming mistakes): a crawler meets it from
+servers it does not control and handles it like any other failed request.
 
 Every transport failure is translated into this tree in exactly one place
 (`_transport/_errors.py`); `trio.Cancelled` and other BaseExceptions are never caught
@@ -62,6 +68,7 @@ __all__ = [
     "RequestError",
     "RequestNotRead",
     "ResponseNotRead",
+    "ResponseTooLarge",
     "StreamClosed",
     "StreamConsumed",
     "StreamError",
@@ -174,6 +181,33 @@ class UnsupportedProtocol(TransportError):
 
 class DecodingError(RequestError):
     """The response body could not be decoded with its Content-Encoding."""
+
+
+class ResponseTooLarge(RequestError):
+    """The response body is larger than the `max_response_size` the request was sent with.
+
+    Raised before reading the body when `Content-Length` already says so, otherwise as soon
+    as the decoded body passes the limit; the response is closed (its connection is not
+    reused). `limit` is the cap in bytes; `size` is the declared Content-Length, or the
+    decoded bytes counted when the limit was passed (`declared` says which);
+    `response` is the closed response (headers and status are there, the body is not).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        request: Request | None = None,
+        response: Response | None = None,
+        limit: int,
+        size: int,
+        declared: bool,
+    ) -> None:
+        super().__init__(message, request=request)
+        self.response = response
+        self.limit = limit
+        self.size = size
+        self.declared = declared
 
 
 class TooManyRedirects(RequestError):

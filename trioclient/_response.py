@@ -4,12 +4,22 @@ Body iteration uses small iterator classes, never async generators: an async gen
 abandoned by a cancellation is finalised later by the garbage collector, outside any cancel
 scope (and Trio warns about it). An iterator object has nothing to finalise; the response's
 `aclose()` (or the `client.stream()` block) gives the connection back.
+
+Bounded reads: a content-coded body is decoded one piece of at most `STEP` (64 KiB) at a
+time, with a Trio checkpoint before every piece that needs no network read, so a
+decompression bomb can neither allocate its whole output at once nor keep a surrounding
+`move_on_after` from firing. `request.extensions["max_response_size"]` (set by the
+client) caps the body: the decoded bytes for `aread()`, `aiter_bytes()` and the client's
+own full read, the bytes as sent for `aiter_raw()`. Passing it, or a `Content-Length`
+above it, raises `ResponseTooLarge` and closes the response, so the pool closes the
+connection (its body was not read to the end) and its books stay balanced.
 """
 
 from __future__ import annotations
 
 import datetime
 import json as jsonlib
+import sys
 import time
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable
@@ -19,6 +29,7 @@ import trio
 
 from ._content import close_abandoned
 from ._decoders import (
+    STEP,
     ByteChunker,
     ContentDecoder,
     IdentityDecoder,
@@ -31,6 +42,7 @@ from ._exceptions import (
     DecodingError,
     HTTPStatusError,
     ResponseNotRead,
+    ResponseTooLarge,
     StreamClosed,
     StreamConsumed,
 )
@@ -42,13 +54,19 @@ if TYPE_CHECKING:
     from ._request import Request
     from ._urls import URL
 
-__all__ = ["Response"]
+__all__ = ["RawStream", "Response"]
 
 _In = TypeVar("_In")
 _Out = TypeVar("_Out")
 
 
-class _RawStream(Protocol):
+class RawStream(Protocol):
+    """A body as transports hand it over: raw (still content-encoded) chunks on demand.
+
+    `receive_some()` returns b"" at the end; `close()` is synchronous (it must work from any
+    cleanup path); `closed_reason` says why the transport closed it under the reader.
+    """
+
     @property
     def closed_reason(self) -> str | None: ...
 
@@ -108,7 +126,7 @@ class Response:
 
     _content: bytes | None
     _elapsed: datetime.timedelta | None
-    _stream: _RawStream | None
+    _stream: RawStream | None
 
     def __init__(
         self,
@@ -156,7 +174,7 @@ class Response:
         reason: bytes,
         http_version: str,
         headers: Headers,
-        stream: _RawStream,
+        stream: RawStream,
         request: Request,
         default_encoding: str | Callable[[bytes], str | None] = "utf-8",
     ) -> Response:
@@ -214,6 +232,29 @@ class Response:
         if reason is None:
             return StreamClosed()
         return StreamClosed(f"The response stream was closed because {reason}.")
+
+    def _size_limit(self) -> int | None:
+        """The request's `max_response_size`, if it has one."""
+        request = self._request
+        if request is None:
+            return None
+        limit = request.extensions.get("max_response_size")
+        return limit if isinstance(limit, int) else None
+
+    def _too_large(self, limit: int, size: int, *, declared: bool) -> ResponseTooLarge:
+        """Close this response and describe why: the body passed `limit`."""
+        self._close()
+        request = self._request
+        where = f" from {request.url.netloc.decode('ascii', 'replace')}" if request else ""
+        what = f"Content-Length: {size}" if declared else f"{size} bytes received so far"
+        return ResponseTooLarge(
+            f"The response{where} is larger than max_response_size={limit} bytes ({what}).",
+            request=request,
+            response=self,
+            limit=limit,
+            size=size,
+            declared=declared,
+        )
 
     @property
     def request(self) -> Request:
@@ -429,6 +470,20 @@ class Response:
         await self.aclose()
 
 
+def _content_length(response: Response) -> int | None:
+    """The Content-Length the server declared, if it is a plain number."""
+    value = response.headers.get("content-length")
+    request = response._request
+    if value is None or response.status_code in (204, 304):
+        return None
+    if request is not None and request.method == "HEAD":
+        return None  # the size a GET would get: this response has no body
+    try:
+        return int(value.split(",")[0])
+    except ValueError:
+        return None
+
+
 def _usable(encoding: str | None) -> str | None:
     if not encoding:
         return None
@@ -448,7 +503,19 @@ class _BodyIterator:
     when the data was already buffered; the client's own full read skips that cost.
     """
 
-    __slots__ = ("_checkpoint", "_chunker", "_decoder", "_done", "_pending", "_response")
+    __slots__ = (
+        "_checkpoint",
+        "_chunker",
+        "_decoder",
+        "_done",
+        "_draining",
+        "_ended",
+        "_limit",
+        "_pending",
+        "_received",
+        "_response",
+        "_step",
+    )
 
     def __init__(
         self, response: Response, *, decode: bool, chunk_size: int | None, checkpoint: bool
@@ -459,6 +526,11 @@ class _BodyIterator:
         self._checkpoint = checkpoint
         self._chunker = ByteChunker(chunk_size) if chunk_size else None
         self._decoder: ContentDecoder = IdentityDecoder()
+        self._step = sys.maxsize  # no coding: chunks pass through as they came
+        self._ended = False  # the raw body has ended (the decoder may still hold output)
+        self._draining = False  # the decoder's last step gave output: it may have more
+        self._received = 0  # bytes handed out, counted against the limit
+        self._limit: int | None = None
         if response._content is not None:
             if not decode:
                 # Only the decoded body was kept: the bytes as sent are gone (like httpx).
@@ -471,8 +543,21 @@ class _BodyIterator:
         if response.is_closed:
             raise response._closed_error()
         response.is_stream_consumed = True
+        limit = self._limit = response._size_limit()
+        if limit is not None:
+            declared = _content_length(response)
+            if declared is not None and declared > limit:
+                raise response._too_large(limit, declared, declared=True)
         if decode:
-            self._decoder = decoder_for(response.headers.get("content-encoding", ""))
+            try:
+                self._decoder = decoder_for(response.headers.get("content-encoding", ""))
+            except DecodingError as exc:
+                response._close()
+                if response._request is not None:
+                    exc.request = response._request
+                raise
+            if not isinstance(self._decoder, IdentityDecoder):
+                self._step = STEP
 
     def _push(self, data: bytes) -> None:
         chunker = self._chunker
@@ -501,14 +586,27 @@ class _BodyIterator:
         stream = response._stream
         if stream is None or response.is_closed:
             raise response._closed_error()
+        decoder = self._decoder
         try:
-            raw = await stream.receive_some()
-            if raw:
-                response.num_bytes_downloaded += len(raw)
-                data = self._decoder.decode(raw)
+            if self._draining:
+                # Output without a network read: this is the checkpoint between steps.
+                await trio.lowlevel.checkpoint()
             else:
-                self._done = True
-                data = self._decoder.flush()
+                raw = await stream.receive_some()
+                if raw:
+                    response.num_bytes_downloaded += len(raw)
+                    decoder.feed(raw)
+                else:
+                    self._ended = True
+                    decoder.finish()
+            data = decoder.read(self._step)
+            self._draining = bool(data)
+            self._done = self._ended and not data
+            limit = self._limit
+            if limit is not None:
+                self._received += len(data)
+                if self._received > limit:
+                    raise response._too_large(limit, self._received, declared=False)
         except DecodingError as exc:
             response._close()
             exc.request = response.request

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import itertools
 import re
+import struct
+import tracemalloc
 import zlib
 
 import pytest
@@ -13,6 +15,8 @@ from hypothesis import strategies as st
 
 from trioclient._decoders import (
     ACCEPT_ENCODING,
+    MAX_CODINGS,
+    STEP,
     SUPPORTED_ENCODINGS,
     ByteChunker,
     ContentDecoder,
@@ -133,6 +137,114 @@ def test_identity_and_base() -> None:
         ContentDecoder().decode(b"")
     with pytest.raises(NotImplementedError):
         ContentDecoder().flush()
+    with pytest.raises(NotImplementedError):
+        ContentDecoder().read()
+
+
+# -- hostile bodies: bounded output per step (issue 10) ------------------------------------
+
+MIB = 1024 * 1024
+
+
+def gzip_of_zeros(mib: int) -> bytes:
+    """gzip of `mib` MiB of zeros (~1 KB per MiB), built incrementally: never the zeros.
+
+    Each MiB is one raw-deflate segment ended by a full flush, which resets the compressor,
+    so every segment is the same bytes; header and trailer (CRC-32, size) are added by hand.
+    """
+    block = bytes(MIB)
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    segment = compressor.compress(block) + compressor.flush(zlib.Z_FULL_FLUSH)
+    crc = 0
+    for _ in range(mib):
+        crc = zlib.crc32(block, crc)
+    tail = compressor.flush(zlib.Z_FINISH)
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+    trailer = struct.pack("<II", crc, (mib * MIB) & 0xFFFFFFFF)
+    return header + segment * mib + tail + trailer
+
+
+def test_gzip_of_zeros_is_real_gzip() -> None:
+    assert gzip.decompress(gzip_of_zeros(3)) == bytes(3 * MIB)
+
+
+def _read_pieces(decoder: ContentDecoder, count: int) -> list[int]:
+    return [len(decoder.read(STEP)) for _ in range(count)]
+
+
+def test_a_gzip_bomb_decodes_in_bounded_steps() -> None:
+    # 1 GiB from ~1 MB: zlib.decompress() made it one 1 GiB bytes object.
+    bomb = gzip_of_zeros(1024)
+    assert len(bomb) < 1100 * 1024
+    decoder = GzipDecoder()
+    tracemalloc.start()
+    try:
+        decoder.feed(bomb)
+        sizes = _read_pieces(decoder, 64)  # the first 4 MiB
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sizes == [STEP] * 64
+    assert peak < 4 * MIB
+
+
+def test_a_double_gzip_bomb_decodes_in_bounded_steps() -> None:
+    # gzip, gzip: 2 GiB from a few KB. Each layer must hand on one step at a time.
+    inner = gzip_of_zeros(2048)
+    bomb = gzip.compress(inner)
+    assert len(bomb) < 8 * 1024
+    decoder = decoder_for("gzip, gzip")
+    tracemalloc.start()
+    try:
+        decoder.feed(bomb)
+        sizes = _read_pieces(decoder, 64)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sizes == [STEP] * 64
+    assert peak < 4 * MIB
+
+
+@settings(max_examples=30, deadline=None)
+@given(payloads, cuts, st.integers(min_value=1, max_value=64))
+def test_bounded_reads_give_the_same_bytes(data: bytes, split: list[int], step: int) -> None:
+    wire = _deflate(gzip.compress(data * 3), zlib.MAX_WBITS)
+    decoder = decoder_for("gzip, deflate")
+    out: list[bytes] = []
+    for chunk in _split(wire, split):
+        decoder.feed(chunk)
+        while piece := decoder.read(step):
+            assert len(piece) <= step
+            out.append(piece)
+    decoder.finish()
+    while piece := decoder.read(step):
+        assert len(piece) <= step
+        out.append(piece)
+    assert b"".join(out) == data * 3
+
+
+def test_stacked_codings_are_capped_and_the_error_names_the_header() -> None:
+    wire = b"x"
+    for _ in range(MAX_CODINGS):
+        wire = gzip.compress(wire)
+    assert _feed(decoder_for(", ".join(["gzip"] * MAX_CODINGS)), [wire]) == b"x"
+    with pytest.raises(DecodingError, match=r"^Content-Encoding lists 6 codings .*at most 5"):
+        decoder_for(", ".join(["gzip"] * (MAX_CODINGS + 1)))
+    with pytest.raises(DecodingError, match=r"^Content-Encoding lists 1000 codings \('gzip, "):
+        decoder_for(", ".join(["gzip"] * 1000))
+    # identity entries are not codings
+    assert isinstance(decoder_for(", ".join(["identity"] * 10 + ["gzip"])), GzipDecoder)
+
+
+def test_identity_decoder_hands_out_bounded_pieces() -> None:
+    decoder = IdentityDecoder()
+    decoder.feed(b"abcdefg")
+    assert [decoder.read(3), decoder.read(3), decoder.read(3), decoder.read(3)] == [
+        b"abc",
+        b"def",
+        b"g",
+        b"",
+    ]
 
 
 # -- text and lines ------------------------------------------------------------------------
