@@ -87,6 +87,13 @@ _TRANSITIONS = {
         h2.connection.ConnectionState.CLIENT_OPEN,
     ),
 }
+# Why h2 resets a stream on its own (StreamReset with remote_reset=False).
+_LOCAL_RESETS: dict[int | None, str] = {
+    h2.errors.ErrorCodes.FLOW_CONTROL_ERROR: (
+        "the server's WINDOW_UPDATE overflowed the stream's flow-control window"
+    ),
+    h2.errors.ErrorCodes.STREAM_CLOSED: "the server sent frames on a stream already closed",
+}
 _SKIP = frozenset(
     {b"host", b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
 )
@@ -95,9 +102,18 @@ _SKIP = frozenset(
 class RetryOnNewConnection(TransportError):
     """Internal: the server did not process this stream (GOAWAY, REFUSED_STREAM)."""
 
-    def as_remote_error(self, request: Request) -> RemoteProtocolError:
-        """What the caller sees when the retries ran out."""
-        return RemoteProtocolError(f"{self} (retried on new connections)", request=request)
+    def as_remote_error(
+        self, request: Request, attempts: int, connections: int
+    ) -> RemoteProtocolError:
+        """What the caller sees when the retries ran out (or none was allowed): how many
+        attempts were made and on how many distinct connections."""
+        if attempts == 1:
+            said = f"{self} (not retried: the request body cannot be sent again)"
+        elif connections == 1:
+            said = f"{self}; gave up after {attempts} attempts, all on one connection"
+        else:
+            said = f"{self}; gave up after {attempts} attempts on {connections} connections"
+        return RemoteProtocolError(said, request=request)
 
 
 class HTTP2Connection:
@@ -427,6 +443,12 @@ class HTTP2Connection:
         if code == h2.errors.ErrorCodes.REFUSED_STREAM:
             return RetryOnNewConnection(f"{self.where} refused stream {event.stream_id}")
         name = getattr(code, "name", str(code))
+        if not event.remote_reset:
+            # h2 reset the stream itself (RST_STREAM from us) because of what the server sent.
+            why = _LOCAL_RESETS.get(code, "the server broke the HTTP/2 protocol on it")
+            return RemoteProtocolError(
+                f"The client reset stream {event.stream_id} to {self.where} ({name}): {why}"
+            )
         return RemoteProtocolError(
             f"The server {self.where} reset stream {event.stream_id} ({name})"
         )

@@ -108,6 +108,7 @@ class ConnectionPool:
         can_retry = request._method_bytes in _IDEMPOTENT and replayable
         h2_retries = _H2_RETRIES if replayable else 0
         event = self._events.event_for(request)  # an invalid request costs no connection
+        refused_on: list[Connection] | None = None  # for the message when retries run out
         while True:
             pool_deadline = deadlines.pool()
             may_multiplex = self._may_multiplex(origin)
@@ -126,10 +127,12 @@ class ConnectionPool:
                 raise stale.error from stale.__cause__
             except RetryOnNewConnection as refused:
                 self.release(conn, reusable=True)
+                refused_on = [conn] if refused_on is None else [*refused_on, conn]
                 if h2_retries:
                     h2_retries -= 1
                     continue
-                raise refused.as_remote_error(request) from None
+                distinct = len({id(tried) for tried in refused_on})  # all alive: ids unique
+                raise refused.as_remote_error(request, len(refused_on), distinct) from None
             except BaseException:
                 self.release(conn, reusable=False)
                 raise

@@ -29,9 +29,6 @@ def window_update(stream_id: int, increment: int) -> bytes:
 # -- error messages ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 10: a reset by the client is reported as the server's"
-)
 async def test_stream_we_reset_for_a_bad_window_update_is_not_blamed_on_a_server_reset(
     nursery: trio.Nursery,
 ) -> None:
@@ -57,7 +54,6 @@ async def test_stream_we_reset_for_a_bad_window_update_is_not_blamed_on_a_server
         assert_quiet(client)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: claims new connections that were never used")
 async def test_refused_on_the_same_connection_does_not_claim_new_connections(
     nursery: trio.Nursery,
 ) -> None:
@@ -75,7 +71,6 @@ async def test_refused_on_the_same_connection_does_not_claim_new_connections(
     assert len(factory.connections) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: the message does not count the attempts")
 async def test_goaway_retries_say_how_many_connections_were_tried(nursery: trio.Nursery) -> None:
     """GOAWAY(0) on every connection: each resend really went to a new connection."""
     factory = h2_handlers.goaway_after(0)
