@@ -11,7 +11,8 @@ import ssl
 
 import pytest
 import trio
-from harness import SUMMARY, Servers, harness_handler
+from h1_driver import Servers, harness_handler
+from harness import SUMMARY
 from servers.raw import serve_raw
 
 

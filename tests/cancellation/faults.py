@@ -55,8 +55,11 @@ checkpoints by patching ``trio.lowlevel.checkpoint`` would miss the checkpoints 
 own I/O; the instrument sees every step of every task without touching any code.
 
 Fragile on purpose: the phase lookup reads trioclient's private frames (function names and the
-``self``/``request``/``head`` locals); the invariants read the pool's private books and the
-client's private nursery. A rename there breaks these tests loudly, never silently.
+``self``/``request``/``head`` locals). A rename there breaks these tests loudly, never
+silently: a missing local or attribute raises a RuntimeError naming it, and a renamed
+function leaves the operation's phase "other", which every counting run rejects
+(``harness.require_phases``: each sweep must classify the phases it expects, none as
+"other").
 """
 
 from __future__ import annotations
@@ -74,6 +77,8 @@ from typing import Any
 
 import trio
 import trio.testing
+
+import trioclient
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
@@ -176,18 +181,32 @@ def _phase_of_stack(name: str, op: Op) -> None:
                 op.phase = "h2-read" if code == "_read_loop" else "h2-write"
                 return
             if code in ("_write", "_read"):
-                local = frame.f_locals
-                http, request = local["self"], local["request"]
-                op.phase = "write" if code == "_write" else "read-head"
-                if code == "_read" and not local["head"]:
-                    op.phase = "read-body"
-                op.reused = bool(http.reused)
-                op.bytes_in = int(http._bytes_in)
-                op.method = request.method
-                op.bytes_body = isinstance(request.stream, bytes)
+                _retry_facts(frame, code, op)
                 return
         frame = frame.f_back
     op.phase = "other"
+
+
+def _retry_facts(frame: Any, code: str, op: Op) -> None:
+    """The phase and retry facts from HTTP11Connection._read / _write's frame (its ``self``,
+    ``request`` and ``head`` locals, the connection's ``reused`` and private ``_bytes_in``);
+    one of them gone is a RuntimeError naming it, never a guess."""
+    local = frame.f_locals
+    try:
+        http, request = local["self"], local["request"]
+        op.phase = "write" if code == "_write" else "read-head"
+        if code == "_read" and not local["head"]:
+            op.phase = "read-body"
+        op.reused = bool(http.reused)
+        op.bytes_in = int(http._bytes_in)
+        op.method = request.method
+        op.bytes_body = isinstance(request.stream, bytes)
+    except (KeyError, AttributeError) as exc:
+        raise RuntimeError(
+            f"faults.py reads {getattr(frame.f_code, 'co_qualname', code)}'s locals and "
+            f"connection state, and {exc!r} is gone (trioclient {trioclient.__version__}): "
+            "update _phase_of_stack"
+        ) from exc
 
 
 class FaultInjector(trio.abc.SocketFactory):

@@ -1,5 +1,10 @@
 """Interruptions for the HTTP/2 harness: the victim's step counter (cancel or Ctrl-C after
-step k) and Ctrl-C delivered the way Trio's SIGINT handler does. See h2_harness.py."""
+step k) and Ctrl-C delivered the way Trio's SIGINT handler does. See h2_driver.py.
+
+Delivering a KeyboardInterrupt to a blocked task the way Trio does needs Trio's private
+``Task._abort_func`` (is it blocked at a cancel point?) and ``Task._attempt_abort`` (the call
+Trio makes for a pending KeyboardInterrupt); no public API does it. Both are read through
+:func:`harness.internal`: gone, the sweep fails with a RuntimeError naming them."""
 
 from __future__ import annotations
 
@@ -10,10 +15,12 @@ import trio
 import trio.testing
 from faults import FaultInjector
 from h2_scenario import H2_TIMEOUT, Mux, Req, ServerRecord, _describe
-from harness import HarnessFailure
+from harness import HarnessFailure, internal
 from servers.h2_raw import HandlerFactory, serve_h2
 
 import trioclient
+
+_ABORT = "Trio's delivery of a pending KeyboardInterrupt"
 
 # --- the victim's steps -------------------------------------------------------------------
 
@@ -103,7 +110,7 @@ class VictimSteps(trio.abc.Instrument):
     def _deliver_ki(self) -> None:
         victim = self.victim
         assert victim is not None
-        if victim._abort_func is None:  # runnable: it gets the interrupt at its next cancel point
+        if internal(victim, "_abort_func", _ABORT) is None:  # runnable: at its next cancel point
             return
         self.ki_pending = False
         interrupt = self.interrupt = KeyboardInterrupt()
@@ -111,7 +118,7 @@ class VictimSteps(trio.abc.Instrument):
         def raise_interrupt() -> NoReturn:
             raise interrupt
 
-        victim._attempt_abort(raise_interrupt)  # what Trio does for its main task
+        internal(victim, "_attempt_abort", _ABORT)(raise_interrupt)  # what Trio does for main
 
 
 class SigintAtOp(FaultInjector):
@@ -147,7 +154,7 @@ class SigintAtOp(FaultInjector):
         return op
 
     def _deliver(self) -> None:
-        if self.pending and self.main._abort_func is not None:
+        if self.pending and internal(self.main, "_abort_func", _ABORT) is not None:
             self.pending = False
             self.landed = "pending, then main task"
             interrupt = self.interrupt
@@ -156,7 +163,7 @@ class SigintAtOp(FaultInjector):
                 assert interrupt is not None
                 raise interrupt
 
-            self.main._attempt_abort(raise_interrupt)
+            internal(self.main, "_attempt_abort", _ABORT)(raise_interrupt)
 
 
 class _Deliverer(trio.abc.Instrument):

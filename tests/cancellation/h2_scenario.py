@@ -1,5 +1,5 @@
 """The HTTP/2 harness's scenarios and its server: what is asked, and a raw h2 server that
-answers each request as its query string says (sizes, pieces, stalls). See h2_harness.py."""
+answers each request as its query string says (sizes, pieces, stalls). See h2_driver.py."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import trio
 import trio.testing
 from h2.settings import SettingCodes
+from harness import HARNESS_TIMEOUT, internal
 from hyperframe.frame import WindowUpdateFrame
 from servers.asgi_app import pattern_bytes
 from servers.h2_raw import H2Handler, H2ServerConnection, Request
@@ -20,7 +21,7 @@ from servers.h2_raw import H2Handler, H2ServerConnection, Request
 import trioclient
 
 # The siblings' timeouts: distinct values, far above anything a correct run needs.
-H2_TIMEOUT = trioclient.Timeout(connect=2.0, read=3.0, write=4.0, pool=10.0)
+H2_TIMEOUT = HARNESS_TIMEOUT
 DRIP_PIECES = 4  # a dripping response comes in this many pieces...
 DRIP_DELAY = 0.1  # ...this many (mock) seconds apart
 FIRST_PIECE = 1000  # a response stalled mid-body sends this many bytes first
@@ -188,7 +189,9 @@ class Mux(H2Handler):
                     continue
                 # A server whose application does not read this stream still frees the
                 # connection window (as nginx does, buffering): only this stream stalls.
-                increment = conn.h2._inbound_flow_control_window_manager.process_bytes(size)
+                # h2 has no public call for "acknowledge the connection window only".
+                window = internal(conn.h2, "_inbound_flow_control_window_manager", "h2 window")
+                increment = window.process_bytes(size)
                 if increment:
                     update = WindowUpdateFrame(0, window_increment=increment)
                     await conn.send_raw(update.serialize())

@@ -1,150 +1,132 @@
-"""The runner of the injection sweep: servers, one injected run, and the invariants after it.
+"""The cancellation harness: one runner and one set of invariants, for HTTP/1.1 and HTTP/2.
 
 Theory of operation
 -------------------
-:func:`run_scenario` runs one scenario against the in-run raw servers of :class:`Servers`
-with a fresh client and a fresh :class:`~faults.FaultInjector` (``plan=None`` for the
-counting run). The scenario runs inside a cancel scope standing for "the caller"; whatever
-escapes it is judged against the kind of fault injected (:func:`judge`). Then, still inside
-``async with Client()``, with the injector disarmed:
+A sweep runs a piece of client code again and again, with one fault injected at a different
+point each time (``faults.py`` injects them; a *driver* says what the client does and what
+each fault must lead to: ``h1_driver.py`` for HTTP/1.1 scenarios against a raw HTTP/1.1
+server, ``h2_driver.py`` for multiplexed HTTP/2 scenarios against a raw h2 server). Every
+run goes through :func:`run_in_client`, whatever the protocol:
 
-* the books are quiet: nothing in use, connecting, waiting or active; every connection idle;
-* the client's nursery holds only its housekeeping task;
-* every socket the run opened is closed, unless it is idle in the pool and was not faulted;
-* every idle connection is healthy: as many concurrent requests as there are idle
-  connections reuse them all without opening a socket, and one more request succeeds;
-* the scenario's async generators (request bodies) are not left suspended (S13).
+* the scenario runs inside ``async with Client()``; then, with the injector disarmed, the
+  driver judges what escaped it and checks its own invariants, calling
+  :func:`check_connections`, the invariants both protocols share: the books are quiet
+  (nothing in use, connecting, waiting or active; every connection idle), every live
+  connection speaks the run's protocol, the client's nursery runs its housekeeping task plus
+  the protocol's tasks per live connection (HTTP/2: a reader and a writer) and nothing else,
+  every socket the run opened is closed unless it belongs to a pooled connection, and no
+  faulted socket does;
+* the exception that escaped the scenario is re-raised inside the client block (a
+  cancellation: an outer scope is cancelled) and must leave ``async with Client()`` as the
+  very same object, never wrapped;
+* afterwards every socket of the run is closed and the books are empty.
 
-Finally the escaped exception is re-raised inside the client block (or, for a cancellation,
-an outer scope is cancelled) and must leave ``async with Client()`` as the very same object,
-never wrapped; afterwards every socket of the run is closed.
+What differs between the protocols is a :class:`Protocol` value (:data:`HTTP11`,
+:data:`HTTP2`): the client options that select it, the tasks a live connection runs, the
+phases ``faults.py`` must classify in a counting run (:func:`require_phases`: a rename in
+trioclient that defeats the phase lookup fails the sweep instead of turning a phase into
+"other"), and the checks of a pooled connection that only private state can answer.
 
-Timing: the tests run on a ``MockClock`` that never moves by itself, so nothing here waits
-for real time: an injected timeout jumps the clock straight to trioclient's deadline. The
-servers never sleep; the chunked download is lock-stepped with ``wait_all_tasks_blocked`` so
-that each chunk arrives in its own ``recv`` and operation counts are reproducible. Trio's
-scheduler shuffles each batch of runnable tasks at random; :func:`run_scenario` seeds that
-random generator (a private attribute, guarded) so that a failing position can be replayed.
+State is read through the public statistics (``Client.pool_statistics()``,
+``HTTPTransport.connection_statistics()``) wherever they answer. Private state is read
+only where no statistic does, each spot commented, and through :func:`internal`: a missing
+private attribute of Trio, h2 or trioclient raises a RuntimeError naming it and the
+versions, never a skip or a silently weaker check.
 """
 
 from __future__ import annotations
 
 import os
-import ssl
-import sys
-from collections.abc import AsyncGenerator, Awaitable, Callable
-from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
+import h2
 import trio
-import trio.testing
-from faults import (
-    CANCEL_KINDS,
-    KI_KINDS,
-    PEER_KINDS,
-    FaultInjector,
-    Injection,
-    Kind,
-    Op,
-    StepCanceller,
-    only_cancelled,
-)
-from servers.raw import BufferedStream, read_request, response_bytes, response_head
+from faults import FaultInjector, Op, only_cancelled
+from helpers import assert_quiet as _assert_quiet
 
 import trioclient
 from trioclient._transport._connect import socket_of
 
-if sys.version_info < (3, 11):
-    from exceptiongroup import BaseExceptionGroup
-
 __all__ = [
     "FULL",
     "HARNESS_TIMEOUT",
+    "HTTP2",
+    "HTTP11",
     "SUMMARY",
-    "Env",
     "HarnessFailure",
-    "Outcome",
-    "Scenario",
-    "Servers",
+    "Protocol",
     "TrackedBody",
     "assert_only_housekeeping",
     "assert_quiet",
-    "harness_handler",
-    "judge",
-    "run_scenario",
+    "check_closed",
+    "check_connections",
+    "internal",
+    "require_phases",
+    "run_in_client",
+    "sample",
 ]
 
 # One line per sweep (scenario / kind: runs, phases, outcomes), for the terminal summary.
 SUMMARY: list[str] = []
 
-# TRIOCLIENT_HARNESS_FULL=1: the denser sweeps (more scheduler seeds, any first fault).
+# TRIOCLIENT_HARNESS_FULL=1: the denser sweeps (more scheduler seeds, every position).
 FULL = os.environ.get("TRIOCLIENT_HARNESS_FULL", "") not in ("", "0")
 
 # Distinct values, so that jumping the clock to one deadline fires that one alone.
 HARNESS_TIMEOUT = trioclient.Timeout(connect=2.0, read=3.0, write=4.0, pool=10.0)
-CHUNK = 1000
-
-_EXPECTED_TIMEOUT: dict[str, type[trioclient.TimeoutException]] = {
-    "tcp-connect": trioclient.ConnectTimeout,
-    "tls-handshake": trioclient.ConnectTimeout,
-    "write": trioclient.WriteTimeout,
-    "read-head": trioclient.ReadTimeout,
-    "read-body": trioclient.ReadTimeout,
-}
 
 
 class HarnessFailure(AssertionError):
     """An invariant or an expectation of the harness failed."""
 
 
-# --- servers -----------------------------------------------------------------------------
+def _versions() -> str:
+    return f"trio {trio.__version__}, h2 {h2.__version__}, trioclient {trioclient.__version__}"
 
 
-async def harness_handler(stream: BufferedStream) -> None:
-    """A keep-alive server that never sleeps.
+def internal(obj: object, name: str, what: str) -> Any:
+    """``obj.<name>``, a private attribute the harness relies on (`what` says whose and why).
 
-    HEAD: the head of ``/ok``. ``/ok``: ``ok``. ``/len``: the length of the request body.
-    ``/chunks/N``: N chunks of ``CHUNK`` bytes, each sent once every other task is blocked
-    (the client has read the previous one). ``/hold``: never answers. Anything else: 404.
+    Missing: a RuntimeError naming it and the library versions. The harness must fail loudly
+    when an internal it relies on is gone, never skip or check less.
     """
-    while True:
-        try:
-            head, body = await read_request(stream)
-        except trio.BrokenResourceError:
-            return
-        method, target = head.split(b" ", 2)[:2]
-        path = target.decode("ascii")
-        if method == b"HEAD":
-            await stream.send_all(response_head(200, [("Content-Length", "2")]))
-        elif path == "/ok":
-            await stream.send_all(response_bytes(200, [], b"ok"))
-        elif path == "/len":
-            await stream.send_all(response_bytes(200, [], str(len(body)).encode()))
-        elif path.startswith("/chunks/"):
-            count = int(path.rsplit("/", 1)[1])
-            length = str(count * CHUNK)
-            await stream.send_all(response_head(200, [("Content-Length", length)]) + b"a" * CHUNK)
-            for index in range(1, count):
-                await trio.testing.wait_all_tasks_blocked()
-                await stream.send_all(bytes([97 + index % 26]) * CHUNK)
-        elif path == "/hold":
-            while await stream.receive_some():
-                pass
-            return
-        else:
-            await stream.send_all(response_bytes(404, [], b""))
+    try:
+        return getattr(obj, name)
+    except AttributeError:
+        raise RuntimeError(
+            f"the cancellation harness relies on {type(obj).__qualname__}.{name} ({what}), "
+            f"which is missing under {_versions()}: update tests/cancellation"
+        ) from None
 
 
-@dataclass
-class Servers:
-    """The raw servers of one test: plain and TLS, same handler; a client context for TLS."""
+def _seed_scheduler(seed: int) -> None:
+    """Seed Trio's scheduler shuffle, so that a failing position replays.
 
-    url: str
-    tls_url: str
-    client_ssl: ssl.SSLContext
+    Trio has no public way to seed it: the private ``trio._core._run._r`` (a
+    ``random.Random``) is the only door. Gone: RuntimeError, never an unseeded run.
+    """
+    import trio._core._run as run_module
+
+    generator = internal(run_module, "_r", "Trio's scheduler random generator")
+    internal(generator, "seed", "Trio's scheduler random generator")(seed)
 
 
-# --- scenarios ----------------------------------------------------------------------------
+def sample(labels: Sequence[str], limit: int) -> list[int]:
+    """Positions to inject at: every position if there are at most `limit`; else the first
+    and the last position of each distinct label (each kind of point is hit) and evenly
+    spaced ones, about `limit` in all."""
+    count = len(labels)
+    if count <= limit:
+        return list(range(count))
+    chosen: set[int] = set()
+    for label in set(labels):
+        chosen.add(labels.index(label))
+        chosen.add(count - 1 - list(labels)[::-1].index(label))
+    spare = max(limit - len(chosen), 2)
+    chosen.update(round(i * (count - 1) / (spare - 1)) for i in range(spare))
+    return sorted(chosen)
 
 
 class TrackedBody:
@@ -155,7 +137,7 @@ class TrackedBody:
         self.started = False
         self.finished = False  # its `finally` ran: exhausted, or closed by aclose()
 
-    async def generate(self) -> AsyncGenerator[bytes, None]:
+    async def generate(self) -> Any:
         self.started = True
         try:
             for chunk in self.chunks:
@@ -164,252 +146,221 @@ class TrackedBody:
             self.finished = True
 
 
-@dataclass
-class Env:
-    """What a scenario body gets besides the client."""
+def check_generators(bodies: Iterable[TrackedBody], where: str) -> None:
+    """S13: no request-body async generator is left suspended."""
+    for body in bodies:
+        if body.started and not body.finished:
+            raise HarnessFailure(f"{where}: a request body generator was left suspended")
 
-    url: str
-    injector: FaultInjector
-    bodies: list[TrackedBody] = field(default_factory=list)
 
-    def body(self, chunks: list[bytes]) -> AsyncGenerator[bytes, None]:
-        """A tracked async-generator request body (S13: it must never be left suspended)."""
-        tracked = TrackedBody(chunks)
-        self.bodies.append(tracked)
-        return tracked.generate()
+# --- the protocols -----------------------------------------------------------------------
+
+
+def _no_private_checks(http: Any, where: str) -> None:
+    pass
+
+
+def _h2_private_checks(http: Any, where: str) -> None:
+    """A pooled HTTP/2 connection: no error, not draining; h2 counts no open stream on it
+    (httpcore #1022); every received byte was acknowledged to h2. No statistic tells these
+    (ConnectionStatistics counts the pool's streams, not h2's, and says nothing of flow
+    control), so they read trioclient's HTTP2Connection and h2's private window manager."""
+    if http.error is not None or not http.is_usable:
+        raise HarnessFailure(
+            f"{where}: a failed or draining connection is pooled: "
+            f"{http.error!r}, draining={http.draining}"
+        )
+    conn = internal(http, "_h2", "trioclient's h2.connection.H2Connection")
+    if conn.open_outbound_streams:
+        raise HarnessFailure(
+            f"{where}: h2 counts {conn.open_outbound_streams} open streams on an idle "
+            "connection (the pool's count and h2's drifted apart)"
+        )
+    window = internal(conn, "_inbound_flow_control_window_manager", "h2's inbound window")
+    processed = internal(window, "_bytes_processed", "h2's unacknowledged inbound bytes")
+    if window.current_window_size + processed != window.max_window_size:
+        raise HarnessFailure(
+            f"{where}: received data was never acknowledged to h2: connection window "
+            f"{window.current_window_size} + {processed} processed != {window.max_window_size}"
+        )
 
 
 @dataclass(frozen=True)
-class Scenario:
-    """A named piece of client code to interrupt at each of its socket operations."""
+class Protocol:
+    """What the harness needs to know of one protocol."""
 
     name: str
-    body: Callable[[trioclient.Client, Env], Awaitable[None]]
-    tls: bool = False
-    max_connections: int = 10
-    concurrent: bool = False  # the body runs requests in its own nursery
+    http_version: str  # as Response.http_version and ConnectionStatistics.http_version say
+    connection_tasks: tuple[str, ...]  # the tasks a live connection runs in the nursery
+    phases: frozenset[str]  # faults.py must classify these in a counting run (plain HTTP)
+    check_pooled: Callable[[Any, str], None]  # private checks of a pooled connection
+    http2: bool = False
+
+    def client_options(self, tls: bool) -> dict[str, Any]:
+        """The Client options selecting this protocol (HTTP/2 without TLS: h2c with prior
+        knowledge; with TLS, ALPN picks it)."""
+        if not self.http2:
+            return {}
+        return {"http2": True} if tls else {"http2": True, "http1": False}
+
+    def expected_phases(self, tls: bool) -> frozenset[str]:
+        return self.phases | ({"tls-handshake"} if tls else set())
 
     def __str__(self) -> str:
         return self.name
 
 
-@dataclass
-class Outcome:
-    """What one run did: the operations, the sockets, and how the injection was judged."""
+HTTP11 = Protocol(
+    "http1.1",
+    "HTTP/1.1",
+    connection_tasks=(),
+    phases=frozenset({"tcp-connect", "write", "read-head"}),
+    check_pooled=_no_private_checks,
+)
+HTTP2 = Protocol(
+    "http2",
+    "HTTP/2",
+    connection_tasks=("_read_loop", "_write_loop"),
+    phases=frozenset({"tcp-connect", "h2-read", "h2-write"}),
+    check_pooled=_h2_private_checks,
+    http2=True,
+)
 
-    plan: Injection | None  # the last injection that fired
-    fired: Op | None
-    result: str
-    ops: list[Op]  # the scenario's own operations (not the checks' afterwards)
-    sockets: int  # sockets the scenario opened
-    steps: int  # steps (up to a checkpoint) of the scenario's tasks
 
-
-# --- invariants ---------------------------------------------------------------------------
+# --- the shared invariants ---------------------------------------------------------------
 
 
 def assert_quiet(client: trioclient.Client, where: str = "") -> None:
-    """Nothing in flight: every connection the books count is idle."""
-    stats = client.pool_statistics()
-    if not (
-        stats.in_use == stats.waiting == stats.connecting == stats.requests_active == 0
-        and stats.connections == stats.idle
-        and stats.in_use + stats.idle + stats.connecting == stats.connections
-    ):
-        raise HarnessFailure(f"{where}: the books do not balance: {stats}")
+    """Nothing in flight: every connection the books count is idle (tests/helpers.py's
+    check, reported as a HarnessFailure with `where`)."""
+    try:
+        _assert_quiet(client)
+    except AssertionError:
+        raise HarnessFailure(
+            f"{where}: the books do not balance: {client.pool_statistics()}"
+        ) from None
+
+
+def _nursery(client: trioclient.Client) -> trio.Nursery:
+    # Private: the client's nursery (no statistic lists the background tasks it runs).
+    nursery = internal(client, "_nursery", "the client's nursery")
+    if nursery is None:
+        raise HarnessFailure("the client has no nursery")
+    return nursery  # type: ignore[no-any-return]
+
+
+def assert_tasks(client: trioclient.Client, protocol: Protocol, live: int, where: str) -> None:
+    """The client's nursery runs its housekeeping task and each live connection's tasks."""
+    names = sorted(task.name.rsplit(".", 1)[-1] for task in _nursery(client).child_tasks)
+    wanted = sorted(["_run_housekeeping", *(protocol.connection_tasks * live)])
+    if names != wanted:
+        raise HarnessFailure(
+            f"{where}: the client's nursery runs {names}, expected {wanted} "
+            f"({live} live {protocol.http_version} connections)"
+        )
 
 
 def assert_only_housekeeping(client: trioclient.Client, where: str = "") -> None:
     """The client's nursery runs its housekeeping task and nothing else."""
-    nursery = client._nursery
-    if nursery is None:
-        raise HarnessFailure(f"{where}: the client has no nursery")
-    names = [task.name for task in nursery.child_tasks]
-    if len(names) != 1 or not names[0].endswith("_run_housekeeping"):
-        raise HarnessFailure(f"{where}: tasks left in the client's nursery: {names}")
+    assert_tasks(client, HTTP11, 0, where)
 
 
-def _idle_sockets(client: trioclient.Client) -> list[object]:
-    sockets = []
-    for conn in client._transport._pool._books._idle:
-        assert conn.http is not None
-        sockets.append(socket_of(conn.http._stream))
-    return sockets
+def _pooled_drivers(client: trioclient.Client) -> list[Any]:
+    # Private: the protocol driver (HTTP11Connection / HTTP2Connection) of each pooled
+    # connection. No statistic names a connection's socket, and the socket is what the fault
+    # injector knows (it also carries the HTTP/2 checks of _h2_private_checks).
+    pool = internal(client._transport, "_pool", "HTTPTransport's ConnectionPool")
+    books = internal(pool, "_books", "the pool's books")
+    return [conn.http for conn in books.entries() if not conn.is_closed and conn.http is not None]
 
 
-async def check_recovered(
-    client: trioclient.Client, injector: FaultInjector, url: str, where: str
-) -> None:
-    """After an interruption: books, nursery, sockets; then every idle connection works."""
+def check_connections(
+    client: trioclient.Client, protocol: Protocol, injector: FaultInjector, where: str
+) -> int:
+    """The invariants both protocols share (see the module docstring); returns how many
+    connections are pooled (all idle)."""
     assert_quiet(client, where)
-    assert_only_housekeeping(client, where)
-    idle = _idle_sockets(client)
+    transport = client._transport
+    assert isinstance(transport, trioclient.HTTPTransport)
+    live = [stats for stats in transport.connection_statistics() if not stats.is_closed]
+    for stats in live:
+        if stats.http_version != protocol.http_version or stats.in_use:
+            raise HarnessFailure(f"{where}: expected an idle {protocol.http_version}: {stats}")
+    assert_tasks(client, protocol, len(live), where)
+    drivers = _pooled_drivers(client)
+    if len(drivers) != len(live):
+        raise HarnessFailure(f"{where}: {len(drivers)} drivers for {len(live)} connections")
+    for http in drivers:
+        protocol.check_pooled(http, where)
+    pooled = [socket_of(internal(http, "_stream", "the connection's stream")) for http in drivers]
     for sock in injector.sockets:
         if sock.is_closed:
             continue
-        if sock not in idle:
-            raise HarnessFailure(f"{where}: {sock!r} is open but not idle in the pool")
+        if sock not in pooled:
+            raise HarnessFailure(f"{where}: {sock!r} is open but belongs to no pooled connection")
         if sock.dead is not None:
-            raise HarnessFailure(f"{where}: faulted {sock!r} went back to the pool")
-    created = len(injector.sockets)
-    async with AsyncExitStack() as stack:
-        responses = []
-        for _ in idle:
-            stream = client.stream("GET", f"{url}/ok")
-            responses.append(await stack.enter_async_context(stream))
-        if len(injector.sockets) != created:
-            raise HarnessFailure(f"{where}: an idle connection could not be reused")
-        for response in responses:
-            if await response.aread() != b"ok":
-                raise HarnessFailure(f"{where}: a reused connection answered wrongly")
-    response = await client.get(f"{url}/ok")
-    if response.text != "ok":
-        raise HarnessFailure(f"{where}: the next request failed: {response!r}")
-    assert_quiet(client, where)
-    assert_only_housekeeping(client, where)
+            raise HarnessFailure(f"{where}: faulted {sock!r} is still pooled")
+    return len(live)
 
 
-def _check_generators(env: Env, where: str) -> None:
-    for body in env.bodies:
-        if body.started and not body.finished:
-            raise HarnessFailure(f"{where}: a request body generator was left suspended")
+def check_closed(client: trioclient.Client, injector: FaultInjector, where: str) -> None:
+    """After ``async with Client()``: every socket closed, the books empty."""
+    still_open = [sock for sock in injector.sockets if not sock.is_closed]
+    if still_open:
+        raise HarnessFailure(f"{where}: sockets open after the client closed: {still_open}")
+    stats = client.pool_statistics()
+    transport = client._transport
+    assert isinstance(transport, trioclient.HTTPTransport)
+    left = transport.connection_statistics()
+    if stats.connections or stats.waiting or stats.requests_active or left:
+        raise HarnessFailure(f"{where}: books not empty after the client closed: {stats} {left}")
 
 
-def judge(
-    scenario: Scenario,
-    planned: bool,
-    injector: FaultInjector,
-    error: BaseException | None,
-    where: str,
-) -> str:
-    """Check what escaped the scenario against the (last) fault fired; return a label."""
-    fired, plan = injector.fired, injector.fired_plan
-    if plan is None or fired is None:
-        if error is not None:
-            raise HarnessFailure(f"{where}: failed without any fault: {error!r}") from error
-        return "not reached" if planned else "clean"
-    kind = plan.kind
-    at = f"{where}, fired at {fired}"
-    if kind in CANCEL_KINDS:
-        if error is not None:
-            raise HarnessFailure(f"{at}: cancellation came out as {error!r}") from error
-        scope = injector.cancelled_scope
-        assert scope is not None
-        return "Cancelled" if scope.cancelled_caught else "completed"
-    if kind in KI_KINDS:
-        if scenario.concurrent:
-            # The scenario's own nursery wraps it once; nothing else may.
-            ok = isinstance(error, BaseExceptionGroup) and [
-                e for e in error.exceptions if not only_cancelled(e)
-            ] == [injector.interrupt]
-        else:
-            ok = error is injector.interrupt
-        if not ok:
-            raise HarnessFailure(
-                f"{at}: KeyboardInterrupt came out as {error!r}, not unchanged"
-            ) from error
-        return "KeyboardInterrupt"
-    if kind is Kind.TIMEOUT:
-        expected = _EXPECTED_TIMEOUT.get(fired.phase)
-        if expected is None or type(error) is not expected:
-            raise HarnessFailure(f"{at}: expected {expected}, got {error!r}") from error
-        return expected.__name__
-    assert kind in PEER_KINDS
-    if fired.retryable:
-        if error is not None:
-            raise HarnessFailure(f"{at}: a retryable failure was not retried: {error!r}")
-        return "retried"
-    if not isinstance(error, trioclient.TransportError) or isinstance(
-        error, trioclient.TimeoutException
-    ):
-        raise HarnessFailure(f"{at}: expected a TransportError, got {error!r}") from error
-    # With EOF the peer closes but our writes still "succeed": after a TCP connect, or after
-    # the TLS 1.3 client's last handshake message, the connect completes and the error
-    # belongs to the first write or read. A reset or broken pipe while connecting is a
-    # ConnectError.
-    connecting = fired.phase in ("tcp-connect", "tls-handshake") and kind is not Kind.EOF
-    if connecting and not isinstance(error, trioclient.ConnectError):
-        raise HarnessFailure(f"{at}: expected a ConnectError, got {error!r}") from error
-    return type(error).__name__
+def require_phases(ops: Iterable[Op], expected: Iterable[str], where: str) -> None:
+    """A counting run's socket operations were classified as expected: every expected phase
+    seen, none "other". faults.py finds phases by trioclient's function names; a rename there
+    must fail the sweep, not quietly turn a phase into "other"."""
+    seen = [op.phase for op in ops]
+    missing = set(expected) - set(seen)
+    if missing or "other" in seen:
+        raise HarnessFailure(
+            f"{where}: faults.py classified the socket operations as {sorted(set(seen))}; "
+            f"missing {sorted(missing)}{', some as other' if 'other' in seen else ''}: "
+            "did a trioclient function that faults._phase_of_stack looks for get renamed?"
+        )
 
 
-# --- one run ------------------------------------------------------------------------------
+# --- the runner --------------------------------------------------------------------------
 
 
-def _seed_scheduler(seed: int) -> None:
-    import trio._core._run as run_module
-
-    generator = getattr(run_module, "_r", None)
-    if generator is not None:
-        generator.seed(seed)
-
-
-async def run_scenario(
-    scenario: Scenario, servers: Servers, *plans: Injection, seed: int = 0, direct: bool = False
-) -> Outcome:
-    """Run `scenario` once with `plans`; raise HarnessFailure if any invariant fails.
-
-    `direct`: real sockets instead of fault sockets, so that plain HTTP/1.1 takes
-    trioclient's direct-syscall path (step injections only).
-    """
-    _seed_scheduler(seed)
-    injector = FaultInjector(*plans, direct=direct)
-    url = servers.tls_url if scenario.tls else servers.url
-    env = Env(url=url, injector=injector)
-    where = f"{scenario.name}: " + " then ".join(f"{p.kind.value} @{p.index}" for p in plans)
-    limits = trioclient.Limits(
-        max_connections=scenario.max_connections,
-        max_keepalive_connections=scenario.max_connections,
-        keepalive_expiry=1000.0,
-    )
-    client = trioclient.Client(timeout=HARNESS_TIMEOUT, limits=limits, verify=servers.client_ssl)
-    steps = StepCanceller(injector, trio.lowlevel.current_task())
-    trio.lowlevel.add_instrument(steps)
-    try:
-        return await _run(scenario, client, injector, steps, env, where, bool(plans))
-    finally:
-        trio.lowlevel.remove_instrument(steps)
-
-
-async def _run(
-    scenario: Scenario,
+async def run_in_client(
     client: trioclient.Client,
     injector: FaultInjector,
-    steps: StepCanceller,
-    env: Env,
     where: str,
-    planned: bool,
-) -> Outcome:
-    url = env.url
-    error: BaseException | None = None
-    result = ""
-    scenario_ops: list[Op] = []
-    scenario_sockets = 0
+    *,
+    excluded: set[trio.Nursery],
+    scenario: Callable[[], Awaitable[None]],
+    check: Callable[[], Awaitable[tuple[BaseException | None, bool]]],
+) -> None:
+    """Run `scenario` in `client` with `injector` installed, then, disarmed, `check`; see the
+    module docstring.
+
+    `check` judges the run and returns what escaped the scenario (to re-raise) and whether
+    the caller was cancelled. The client's nursery is added to `excluded` (its tasks are
+    not the scenario's steps).
+    """
+    escaped: BaseException | None = None
+    cancelled = False
     with injector.installed(), trio.CancelScope() as outer:
         try:
             async with client:
-                assert client._nursery is not None
-                steps.excluded.add(client._nursery)
-                with trio.CancelScope() as caller:
-                    injector.caller = caller
-                    steps.active = True
-                    try:
-                        await scenario.body(client, env)
-                    except BaseException as exc:
-                        if only_cancelled(exc):
-                            raise
-                        error = exc
-                    finally:
-                        steps.active = False
-                injector.disarm()  # the checks below need a healthy network
-                scenario_ops = list(injector.ops)
-                scenario_sockets = len(injector.sockets)
-                result = judge(scenario, planned, injector, error, where)
-                _check_generators(env, where)
-                await check_recovered(client, injector, url, where)
-                if error is not None:
-                    raise error  # must leave `async with Client()` unchanged
-                if caller.cancelled_caught:
+                excluded.add(_nursery(client))
+                await scenario()
+                injector.disarm()  # the checks need a healthy network
+                escaped, cancelled = await check()
+                if escaped is not None:
+                    raise escaped  # must leave `async with Client()` unchanged
+                if cancelled:
                     outer.cancel()  # and so must a Cancelled
                     await trio.lowlevel.checkpoint()
         except HarnessFailure:
@@ -417,18 +368,10 @@ async def _run(
         except BaseException as exc:
             if outer.cancel_called and only_cancelled(exc):
                 raise
-            if exc is not error:
+            if exc is not escaped:
                 raise HarnessFailure(
-                    f"{where}: leaving the client raised {exc!r} instead of {error!r}"
+                    f"{where}: leaving the client raised {exc!r} instead of {escaped!r}"
                 ) from exc
-    if caller.cancelled_caught and not outer.cancelled_caught:
-        raise HarnessFailure(f"{where}: a Cancelled did not get out of the client")
-    still_open = [sock for sock in injector.sockets if not sock.is_closed]
-    if still_open:
-        raise HarnessFailure(f"{where}: sockets open after the client closed: {still_open}")
-    stats = client.pool_statistics()
-    if stats.connections or stats.waiting or stats.requests_active:
-        raise HarnessFailure(f"{where}: books not empty after the client closed: {stats}")
-    return Outcome(
-        injector.fired_plan, injector.fired, result, scenario_ops, scenario_sockets, steps.steps
-    )
+    if cancelled and not outer.cancelled_caught:
+        raise HarnessFailure(f"{where}: a Cancelled did not get out of the client unchanged")
+    check_closed(client, injector, where)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import trio
-from harness import Servers
+from h1_driver import Servers
 from trio.testing import assert_checkpoints
 
 import trioclient

@@ -6,8 +6,8 @@ sends): five GETs over h2c (bodies of 3 KB to 300 KB); three uploads over h2c, e
 than the server's 16 KB stream window (the victim's body from an async generator); five GETs
 over TLS with ALPN h2; five GETs where the first connection answers its first n streams and
 then sends GOAWAY, the others being retried on a new connection (n = 1 and 3; 1 to 4 in the
-full sweep). See ``h2_harness`` for how faults are injected and what is checked after each
-run.
+full sweep). See ``h2_driver`` (and ``harness``) for how faults are injected and what is
+checked after each run.
 
 * ``test_peer_faults``: a reset / EOF / broken pipe at socket operation k of a counting run
   (whichever task does it: the request connecting, the reader, the writer);
@@ -44,7 +44,7 @@ import pytest
 import trio
 import trio.testing
 from faults import PEER_KINDS
-from h2_harness import (
+from h2_driver import (
     STEP_KINDS,
     H2Outcome,
     H2Plan,

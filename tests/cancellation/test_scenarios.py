@@ -28,12 +28,8 @@ import pytest
 import trio
 import trio.testing
 from faults import FaultInjector, Injection, Kind
-from harness import (
-    HARNESS_TIMEOUT,
-    Servers,
-    assert_only_housekeeping,
-    assert_quiet,
-)
+from h1_driver import Servers
+from harness import HARNESS_TIMEOUT, assert_only_housekeeping, assert_quiet
 from servers.raw import BufferedStream, read_request, response_bytes, serve_raw
 
 import trioclient

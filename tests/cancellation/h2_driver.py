@@ -1,4 +1,4 @@
-"""The HTTP/2 runner of the injection sweep: a multiplexed scenario, one fault, the invariants.
+"""The HTTP/2 driver of the cancellation harness: a multiplexed scenario, one fault, checks.
 
 Theory of operation
 -------------------
@@ -40,7 +40,12 @@ starts it before the siblings get to run (it opens the connection and the siblin
 it); otherwise it starts one schedule point later and waits for the connection a sibling
 opens. In the upload scenario the victim's body comes from an async generator.
 
-After each run, still inside ``async with Client()``, once every task is blocked:
+Each run goes through :func:`harness.run_in_client` with :data:`harness.HTTP2`. After the
+scenario, still inside ``async with Client()``, once every task is blocked, besides the
+shared invariants of :func:`harness.check_connections` (which, for HTTP/2, include: on
+every pooled connection h2 counts no open stream (httpcore #1022), every received byte was
+acknowledged to h2, no error is set, and the nursery runs a reader and a writer per live
+connection):
 
 * the victim raised exactly what was injected (a Cancelled caught by its own scope, the very
   KeyboardInterrupt instance, the right TimeoutException subclass), or completed with its
@@ -50,26 +55,18 @@ After each run, still inside ``async with Client()``, once every task is blocked
   wire when the victim gave up (the server had its HEADERS, had not yet sent the end of its
   response, and the connection is still open), none if the victim read its response to the
   end, and never one for a sibling;
-* the books are quiet (nothing in use, waiting, connecting, no active request); every
-  ``HTTP2Connection`` of the run has an empty stream table; on every live one h2 counts no
-  open stream (httpcore #1022), every received byte was acknowledged to h2 (no flow-control
-  credit lost to an abandoned stream), and no error is set;
-* the client's nursery holds its housekeeping task plus the reader and writer of each live
-  HTTP/2 connection, nothing else; every socket of the run is closed unless it belongs to a
-  live connection, and no faulted socket does;
+* every ``HTTP2Connection`` of the run has an empty stream table;
 * caller-side faults: all the siblings were served on one connection, which is still pooled;
   a follow-up request reuses it (no new socket, no new server connection). Peer faults and
   GOAWAY scenarios: a follow-up request succeeds, reusing an idle connection if there is
   one, else on exactly one new connection; then the same checks again.
 
-Then the injected exception is re-raised inside the client block (a Cancelled by cancelling
-an outer scope) and must leave ``async with Client()`` as the very same object; afterwards
-every socket of the run is closed and the books are empty.
-
-Fragile on purpose, like ``faults.py``: the checks read private state (the pool's books, the
-client's nursery, ``HTTP2Connection._streams``, h2's window manager) and the KeyboardInterrupt
-delivery uses Trio's private ``Task._abort_func`` / ``Task._attempt_abort`` (the very calls
-Trio makes for a pending KeyboardInterrupt).
+Private state read here (no statistic answers it; each read goes through
+:func:`harness.internal`, which fails loudly when it is gone): every ``HTTP2Connection``
+started during the run (``HTTP2Connection.start`` is wrapped) and its stream table
+``_streams``. The KeyboardInterrupt delivery (``h2_interrupts.py``) uses Trio's private
+``Task._abort_func`` / ``Task._attempt_abort`` (the very calls Trio makes for a pending
+KeyboardInterrupt).
 """
 
 from __future__ import annotations
@@ -101,11 +98,21 @@ from h2_scenario import (
     Tls,
     _describe,
 )
-from harness import HarnessFailure, TrackedBody, _seed_scheduler, assert_quiet
+from harness import (
+    HTTP2,
+    HarnessFailure,
+    TrackedBody,
+    _seed_scheduler,
+    check_connections,
+    check_generators,
+    internal,
+    require_phases,
+    run_in_client,
+    sample,
+)
 from servers.h2_raw import H2ServerConnection, HandlerFactory, serve_h2
 
 import trioclient
-from trioclient._transport._connect import socket_of
 from trioclient._transport._http2 import HTTP2Connection
 
 __all__ = [
@@ -118,6 +125,7 @@ __all__ = [
     "Tls",
     "VictimSteps",
     "run_h2",
+    "sample",
 ]
 
 # --- one run ------------------------------------------------------------------------------
@@ -127,7 +135,9 @@ __all__ = [
 def recording_h2_connections() -> Iterator[list[HTTP2Connection]]:
     """Every HTTP2Connection started while the block runs."""
     made: list[HTTP2Connection] = []
-    original = HTTP2Connection.start
+    # Private: no statistic lists the connections that were started and are gone since;
+    # their stream tables must be empty too.
+    original = internal(HTTP2Connection, "start", "trioclient's HTTP/2 driver start-up")
 
     def start(self: HTTP2Connection, nursery: trio.Nursery) -> None:
         made.append(self)
@@ -191,17 +201,15 @@ async def run_h2(
             server_nursery, factory, tls=tls.server if scenario.tls and tls else None
         )
         options: dict[str, Any] = {
-            "http2": True,
             "timeout": H2_TIMEOUT,
             "limits": trioclient.Limits(
                 max_connections=10, max_keepalive_connections=10, keepalive_expiry=None
             ),
+            **HTTP2.client_options(scenario.tls),
         }
         if scenario.tls:
             assert tls is not None
             options["verify"] = tls.client
-        else:
-            options["http1"] = False  # h2c with prior knowledge
         client = trioclient.Client(**options)
         trio.lowlevel.add_instrument(steps)
         failure: HarnessFailure | None = None
@@ -279,53 +287,34 @@ async def _exchange(run: _Run, client: trioclient.Client) -> None:
 
 async def _run_client(run: _Run, client: trioclient.Client) -> H2Outcome:
     injector, where = run.injector, run.where
-    escaped: BaseException | None = None
     result = ""
     ops: list[str] = []
     sockets = 0
-    with injector.installed(), trio.CancelScope() as outer:
+
+    async def scenario() -> None:
         try:
-            async with client:
-                assert client._nursery is not None
-                run.steps.excluded.add(client._nursery)
-                try:
-                    await _exchange(run, client)
-                except BaseException as exc:
-                    raise HarnessFailure(f"{where}: the scenario raised {exc!r}") from exc
-                injector.disarm()
-                ops = [f"{op.phase} #{op.socket}" for op in injector.ops]
-                sockets = len(injector.sockets)
-                await trio.testing.wait_all_tasks_blocked()
-                result, escaped = _judge(run)
-                wire = await _check_state(run, client)
-                if wire:
-                    result = f"{result} [{wire}]"
-                await _follow_up(run, client)
-                if escaped is not None:
-                    raise escaped  # must leave `async with Client()` unchanged
-                assert run.scope is not None
-                if run.scope.cancelled_caught:
-                    outer.cancel()  # and so must a Cancelled
-                    await trio.lowlevel.checkpoint()
-        except HarnessFailure:
-            raise
+            await _exchange(run, client)
         except BaseException as exc:
-            cancelled = isinstance(exc, trio.Cancelled) and outer.cancel_called
-            if exc is not escaped and not cancelled:
-                raise HarnessFailure(
-                    f"{where}: leaving the client raised {exc!r} instead of {escaped!r}"
-                ) from exc
-            if cancelled:
-                raise
-    assert run.scope is not None
-    if run.scope.cancelled_caught and not outer.cancelled_caught:
-        raise HarnessFailure(f"{where}: a Cancelled did not get out of the client unchanged")
-    still_open = [sock for sock in injector.sockets if not sock.is_closed]
-    if still_open:
-        raise HarnessFailure(f"{where}: sockets open after the client closed: {still_open}")
-    stats = client.pool_statistics()
-    if stats.connections or stats.waiting or stats.requests_active:
-        raise HarnessFailure(f"{where}: books not empty after the client closed: {stats}")
+            raise HarnessFailure(f"{where}: the scenario raised {exc!r}") from exc
+
+    async def check() -> tuple[BaseException | None, bool]:
+        nonlocal result, ops, sockets
+        if run.plan.kind is None:  # a clean counting run: each phase classified
+            require_phases(injector.ops, HTTP2.expected_phases(run.scenario.tls), where)
+        ops = [f"{op.phase} #{op.socket}" for op in injector.ops]
+        sockets = len(injector.sockets)
+        await trio.testing.wait_all_tasks_blocked()
+        result, escaped = _judge(run)
+        wire = await _check_state(run, client)
+        if wire:
+            result = f"{result} [{wire}]"
+        await _follow_up(run, client)
+        assert run.scope is not None
+        return escaped, run.scope.cancelled_caught
+
+    await run_in_client(
+        client, injector, where, excluded=run.steps.excluded, scenario=scenario, check=check
+    )
     fired: str | None = None
     if run.plan.kind == "timeout":
         fired = f"{run.plan.stall} stalled"
@@ -412,58 +401,16 @@ def _judge(run: _Run) -> tuple[str, BaseException | None]:
     return expected.__name__, got
 
 
-def _live_connections(client: trioclient.Client) -> list[HTTP2Connection]:
-    live = []
-    for conn in client._transport._pool._books.entries():
-        if isinstance(conn.http, HTTP2Connection) and not conn.is_closed:
-            live.append(conn.http)
-    return live
-
-
 def _check_books_and_tasks(run: _Run, client: trioclient.Client, when: str) -> None:
     where = f"{run.where} ({when})"
-    assert_quiet(client, where)
+    check_connections(client, HTTP2, run.injector, where)
     for http in run.made:
-        if http._streams:
+        # Private: ConnectionStatistics counts the pool's streams, not the driver's table.
+        streams = internal(http, "_streams", "HTTP2Connection's stream table")
+        if streams:
             raise HarnessFailure(
-                f"{where}: streams left in the table of {http.where}: {sorted(http._streams)}"
+                f"{where}: streams left in the table of {http.where}: {sorted(streams)}"
             )
-    live = _live_connections(client)
-    for http in live:
-        if http.error is not None or not http.is_usable:
-            raise HarnessFailure(
-                f"{where}: a failed or draining connection is pooled: "
-                f"{http.error!r}, draining={http.draining}"
-            )
-        if http._h2.open_outbound_streams:
-            raise HarnessFailure(
-                f"{where}: h2 counts {http._h2.open_outbound_streams} open streams on an idle "
-                "connection (the pool's count and h2's drifted apart)"
-            )
-        window = http._h2._inbound_flow_control_window_manager
-        if window.current_window_size + window._bytes_processed != window.max_window_size:
-            raise HarnessFailure(
-                f"{where}: received data was never acknowledged to h2: connection window "
-                f"{window.current_window_size} + {window._bytes_processed} processed != "
-                f"{window.max_window_size}"
-            )
-    nursery = client._nursery
-    assert nursery is not None
-    names = sorted(task.name.rsplit(".", 1)[-1] for task in nursery.child_tasks)
-    wanted = sorted(["_run_housekeeping"] + ["_read_loop", "_write_loop"] * len(live))
-    if names != wanted:
-        raise HarnessFailure(
-            f"{where}: the client's nursery runs {names}, expected {wanted} "
-            f"({len(live)} live HTTP/2 connections)"
-        )
-    live_sockets = [socket_of(http._stream) for http in live]
-    for sock in run.injector.sockets:
-        if sock.is_closed:
-            continue
-        if sock not in live_sockets:
-            raise HarnessFailure(f"{where}: {sock!r} is open but belongs to no pooled connection")
-        if sock.dead is not None:
-            raise HarnessFailure(f"{where}: faulted {sock!r} is still pooled")
 
 
 def _check_resets(run: _Run) -> str:
@@ -523,9 +470,7 @@ def _check_resets(run: _Run) -> str:
 
 async def _check_state(run: _Run, client: trioclient.Client) -> str:
     """The invariants after the scenario; returns what became of the victim's stream."""
-    for body in run.bodies:
-        if body.started and not body.finished:
-            raise HarnessFailure(f"{run.where}: a request body generator was left suspended")
+    check_generators(run.bodies, run.where)
     _check_books_and_tasks(run, client, "after the scenario")
     if run.plan.kind in CALLER_KINDS:
         return _check_resets(run)
@@ -567,22 +512,3 @@ async def _follow_up(run: _Run, client: trioclient.Client) -> None:
         raise HarnessFailure(f"{where}: not served on the siblings' connection")
     await trio.testing.wait_all_tasks_blocked()
     _check_books_and_tasks(run, client, "after the follow-up")
-
-
-# --- sweeps -------------------------------------------------------------------------------
-
-
-def sample(labels: list[str], limit: int) -> list[int]:
-    """Positions to inject at: every position if there are at most `limit`; else the first
-    and the last position of each distinct label (each kind of point is hit) and evenly
-    spaced ones, about `limit` in all."""
-    count = len(labels)
-    if count <= limit:
-        return list(range(count))
-    chosen: set[int] = set()
-    for label in set(labels):
-        chosen.add(labels.index(label))
-        chosen.add(count - 1 - labels[::-1].index(label))
-    spare = max(limit - len(chosen), 2)
-    chosen.update(round(i * (count - 1) / (spare - 1)) for i in range(spare))
-    return sorted(chosen)
