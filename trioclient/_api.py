@@ -47,12 +47,13 @@ async def request(
     http2: bool = False,
     limits: Limits = DEFAULT_LIMITS,
     transport: Transport | None = None,
+    max_response_size: int | None = None,
     extensions: Mapping[str, Any] | None = None,
 ) -> Response:
     """Send one request with a fresh client, read the body, close everything.
 
     The client options that make sense for one call (`timeout`, `verify`, `cert`,
-    `trust_env`, `http2`, `limits`, `transport`) configure that client.
+    `trust_env`, `http2`, `limits`, `transport`, `max_response_size`) configure that client.
     """
     async with Client(
         verify=verify,
@@ -62,6 +63,7 @@ async def request(
         http2=http2,
         limits=limits,
         transport=transport,
+        max_response_size=max_response_size,
     ) as client:
         return await client.request(
             method,
@@ -99,6 +101,7 @@ class stream:
         http2: bool = False,
         limits: Limits = DEFAULT_LIMITS,
         transport: Transport | None = None,
+        max_response_size: int | None = None,
         extensions: Mapping[str, Any] | None = None,
     ) -> None:
         self._client = Client(
@@ -109,6 +112,7 @@ class stream:
             http2=http2,
             limits=limits,
             transport=transport,
+            max_response_size=max_response_size,
         )
         self._request = (method, url)
         self._options: dict[str, Any] = {
@@ -157,6 +161,7 @@ async def get(
     http2: bool = False,
     limits: Limits = DEFAULT_LIMITS,
     transport: Transport | None = None,
+    max_response_size: int | None = None,
     extensions: Mapping[str, Any] | None = None,
 ) -> Response:
     """GET with a one-shot client (see `request`)."""
@@ -174,6 +179,7 @@ async def get(
         http2=http2,
         limits=limits,
         transport=transport,
+        max_response_size=max_response_size,
         extensions=extensions,
     )
 
@@ -192,6 +198,7 @@ async def head(
     http2: bool = False,
     limits: Limits = DEFAULT_LIMITS,
     transport: Transport | None = None,
+    max_response_size: int | None = None,
     extensions: Mapping[str, Any] | None = None,
 ) -> Response:
     """HEAD with a one-shot client (see `request`)."""
@@ -209,6 +216,7 @@ async def head(
         http2=http2,
         limits=limits,
         transport=transport,
+        max_response_size=max_response_size,
         extensions=extensions,
     )
 
@@ -227,6 +235,7 @@ async def options(
     http2: bool = False,
     limits: Limits = DEFAULT_LIMITS,
     transport: Transport | None = None,
+    max_response_size: int | None = None,
     extensions: Mapping[str, Any] | None = None,
 ) -> Response:
     """OPTIONS with a one-shot client (see `request`)."""
@@ -244,6 +253,7 @@ async def options(
         http2=http2,
         limits=limits,
         transport=transport,
+        max_response_size=max_response_size,
         extensions=extensions,
     )
 
@@ -265,6 +275,7 @@ async def post(
     http2: bool = False,
     limits: Limits = DEFAULT_LIMITS,
     transport: Transport | None = None,
+    max_response_size: int | None = None,
     extensions: Mapping[str, Any] | None = None,
 ) -> Response:
     """POST with a one-shot client (see `request`)."""
@@ -285,6 +296,7 @@ async def post(
         http2=http2,
         limits=limits,
         transport=transport,
+        max_response_size=max_response_size,
         extensions=extensions,
     )
 
@@ -306,6 +318,7 @@ async def put(
     http2: bool = False,
     limits: Limits = DEFAULT_LIMITS,
     transport: Transport | None = None,
+    max_response_size: int | None = None,
     extensions: Mapping[str, Any] | None = None,
 ) -> Response:
     """PUT with a one-shot client (see `request`)."""
@@ -326,6 +339,7 @@ async def put(
         http2=http2,
         limits=limits,
         transport=transport,
+        max_response_size=max_response_size,
         extensions=extensions,
     )
 
@@ -347,6 +361,7 @@ async def patch(
     http2: bool = False,
     limits: Limits = DEFAULT_LIMITS,
     transport: Transport | None = None,
+    max_response_size: int | None = None,
     extensions: Mapping[str, Any] | None = None,
 ) -> Response:
     """PATCH with a one-shot client (see `request`)."""
@@ -367,6 +382,7 @@ async def patch(
         http2=http2,
         limits=limits,
         transport=transport,
+        max_response_size=max_response_size,
         extensions=extensions,
     )
 
@@ -385,6 +401,7 @@ async def delete(
     http2: bool = False,
     limits: Limits = DEFAULT_LIMITS,
     transport: Transport | None = None,
+    max_response_size: int | None = None,
     extensions: Mapping[str, Any] | None = None,
 ) -> Response:
     """DELETE with a one-shot client (see `request`)."""
@@ -402,5 +419,6 @@ async def delete(
         http2=http2,
         limits=limits,
         transport=transport,
+        max_response_size=max_response_size,
         extensions=extensions,
     )

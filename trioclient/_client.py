@@ -111,6 +111,7 @@ class Client(SendPipeline):
         limits: Limits = DEFAULT_LIMITS,
         follow_redirects: bool = False,
         max_redirects: int = DEFAULT_MAX_REDIRECTS,
+        max_response_size: int | None = None,
         base_url: URLTypes = "",
         default_encoding: str = "utf-8",
         uds: str | None = None,
@@ -134,6 +135,7 @@ class Client(SendPipeline):
         check_count("max_redirects", max_redirects)
         self.follow_redirects = follow_redirects
         self.max_redirects = max_redirects
+        self.max_response_size = max_response_size
         self.default_encoding = default_encoding
         self.trust_env = trust_env
         if transport is None:
@@ -191,6 +193,16 @@ class Client(SendPipeline):
     @auth.setter
     def auth(self, value: AuthTypes | None) -> None:
         self._auth = build_auth(value)
+
+    @property
+    def max_response_size(self) -> int | None:
+        """The most bytes a response body may have once decoded; None (the default) for no
+        limit. Passing it raises `ResponseTooLarge` (docs/limits.md)."""
+        return self._max_response_size
+
+    @max_response_size.setter
+    def max_response_size(self, value: int | None) -> None:
+        self._max_response_size = _checked_size(value)
 
     @property
     def is_closed(self) -> bool:
@@ -297,6 +309,7 @@ class Client(SendPipeline):
         params: QueryParamTypes | None = None,
         headers: HeaderTypes | None = None,
         timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
         extensions: Mapping[str, Any] | None = None,
     ) -> Request:
         """Build a `Request` with the client's base URL, params and headers merged in."""
@@ -305,6 +318,11 @@ class Client(SendPipeline):
         )
         chosen = self.timeout if timeout is USE_CLIENT_DEFAULT else timeout
         request.extensions["timeout"] = chosen if isinstance(chosen, Timeout) else Timeout(chosen)
+        request.extensions["max_response_size"] = (
+            self._max_response_size
+            if max_response_size is USE_CLIENT_DEFAULT
+            else _checked_size(max_response_size)
+        )
         if extensions:
             request.extensions.update(extensions)
         return request
@@ -318,9 +336,18 @@ class Client(SendPipeline):
         stream: bool = False,
         auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
         follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
     ) -> Response:
-        """Send a request. With `stream=True` the body is left unread: close the response."""
+        """Send a request. With `stream=True` the body is left unread: close the response.
+
+        `max_response_size` overrides the request's own (`build_request` sets it); a request
+        built by hand without one gets the client's.
+        """
         self._check_open()
+        if max_response_size is not USE_CLIENT_DEFAULT:
+            request.extensions["max_response_size"] = _checked_size(max_response_size)
+        elif "max_response_size" not in request.extensions:
+            request.extensions["max_response_size"] = self._max_response_size
         timeout = request.extensions.get("timeout")
         if not isinstance(timeout, Timeout):
             timeout = self.timeout if timeout is None else Timeout(timeout)
@@ -358,6 +385,7 @@ class Client(SendPipeline):
         auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
         follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
         timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
         extensions: Mapping[str, Any] | None = None,
     ) -> Response:
         """Build and send a request; the body is read before this returns."""
@@ -370,6 +398,7 @@ class Client(SendPipeline):
             params=params,
             headers=headers,
             timeout=timeout,
+            max_response_size=max_response_size,
             extensions=extensions,
         )
         return await self.send(request, auth=auth, follow_redirects=follow_redirects)
@@ -387,6 +416,7 @@ class Client(SendPipeline):
         auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
         follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
         timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
         extensions: Mapping[str, Any] | None = None,
     ) -> StreamContext:
         """`async with client.stream(...) as response:` streams the body; exit closes it."""
@@ -399,6 +429,7 @@ class Client(SendPipeline):
             params=params,
             headers=headers,
             timeout=timeout,
+            max_response_size=max_response_size,
             extensions=extensions,
         )
         return StreamContext(self, request, auth, follow_redirects)
@@ -412,6 +443,7 @@ class Client(SendPipeline):
         auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
         follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
         timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
         extensions: Mapping[str, Any] | None = None,
     ) -> Response:
         """Send a GET request (see `request`)."""
@@ -423,6 +455,7 @@ class Client(SendPipeline):
             auth=auth,
             follow_redirects=follow_redirects,
             timeout=timeout,
+            max_response_size=max_response_size,
             extensions=extensions,
         )
 
@@ -435,6 +468,7 @@ class Client(SendPipeline):
         auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
         follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
         timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
         extensions: Mapping[str, Any] | None = None,
     ) -> Response:
         """Send a HEAD request (see `request`)."""
@@ -446,6 +480,7 @@ class Client(SendPipeline):
             auth=auth,
             follow_redirects=follow_redirects,
             timeout=timeout,
+            max_response_size=max_response_size,
             extensions=extensions,
         )
 
@@ -458,6 +493,7 @@ class Client(SendPipeline):
         auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
         follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
         timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
         extensions: Mapping[str, Any] | None = None,
     ) -> Response:
         """Send a OPTIONS request (see `request`)."""
@@ -469,6 +505,7 @@ class Client(SendPipeline):
             auth=auth,
             follow_redirects=follow_redirects,
             timeout=timeout,
+            max_response_size=max_response_size,
             extensions=extensions,
         )
 
@@ -484,6 +521,7 @@ class Client(SendPipeline):
         auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
         follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
         timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
         extensions: Mapping[str, Any] | None = None,
     ) -> Response:
         """Send a POST request (see `request`)."""
@@ -498,6 +536,7 @@ class Client(SendPipeline):
             auth=auth,
             follow_redirects=follow_redirects,
             timeout=timeout,
+            max_response_size=max_response_size,
             extensions=extensions,
         )
 
@@ -513,6 +552,7 @@ class Client(SendPipeline):
         auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
         follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
         timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
         extensions: Mapping[str, Any] | None = None,
     ) -> Response:
         """Send a PUT request (see `request`)."""
@@ -527,6 +567,7 @@ class Client(SendPipeline):
             auth=auth,
             follow_redirects=follow_redirects,
             timeout=timeout,
+            max_response_size=max_response_size,
             extensions=extensions,
         )
 
@@ -542,6 +583,7 @@ class Client(SendPipeline):
         auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
         follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
         timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
         extensions: Mapping[str, Any] | None = None,
     ) -> Response:
         """Send a PATCH request (see `request`)."""
@@ -556,6 +598,7 @@ class Client(SendPipeline):
             auth=auth,
             follow_redirects=follow_redirects,
             timeout=timeout,
+            max_response_size=max_response_size,
             extensions=extensions,
         )
 
@@ -568,6 +611,7 @@ class Client(SendPipeline):
         auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
         follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
         timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
         extensions: Mapping[str, Any] | None = None,
     ) -> Response:
         """Send a DELETE request (see `request`)."""
@@ -579,6 +623,7 @@ class Client(SendPipeline):
             auth=auth,
             follow_redirects=follow_redirects,
             timeout=timeout,
+            max_response_size=max_response_size,
             extensions=extensions,
         )
 
@@ -596,6 +641,19 @@ def _wrong_task_message(owner: trio.lowlevel.Task | None, task: trio.lowlevel.Ta
         " `contextlib.aclosing`, hand results out through `trio.as_safe_channel`, or let"
         " one service task own the client (see docs/trio-idioms.md)."
     )
+
+
+def _checked_size(value: object) -> int | None:
+    """`max_response_size` must be None or an int >= 0 (bool excluded)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(
+            f"max_response_size must be None or an int >= 0 (bytes), not {type(value).__name__}"
+        )
+    if value < 0:
+        raise ValueError(f"max_response_size must be None or an int >= 0 (bytes), not {value}")
+    return value
 
 
 def _user_agent() -> str:

@@ -19,7 +19,15 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import trio
 from helpers import assert_quiet
-from servers.raw import BufferedStream, Handler, read_request, response_head, serve_raw
+from servers.raw import (
+    BufferedStream,
+    ConnectionCounter,
+    Handler,
+    read_request,
+    respond,
+    response_head,
+    serve_raw,
+)
 
 import trioclient
 from trioclient._decoders import STEP
@@ -170,3 +178,138 @@ async def test_a_response_enforces_its_requests_max_response_size() -> None:
         f"({info.value.size} bytes received so far)."
     )
     await response.aclose()
+
+
+# --- Client(max_response_size=...) ----------------------------------------------------------
+
+
+def endless_chunked(closed: trio.Event | None = None) -> Handler:
+    """Chunked zeros, 64 KiB a chunk, until the client goes away (then set `closed`)."""
+    chunk = b"%x\r\n" % STEP + bytes(STEP) + b"\r\n"
+
+    async def handler(stream: BufferedStream) -> None:
+        await read_request(stream)
+        try:
+            await stream.send_all(response_head(200, [("Transfer-Encoding", "chunked")]))
+            while True:
+                await stream.send_all(chunk)
+        finally:
+            if closed is not None:
+                closed.set()
+
+    return handler
+
+
+def declares(length: int) -> Handler:
+    """A head promising `length` bytes, then silence: reading the body would hang."""
+
+    async def handler(stream: BufferedStream) -> None:
+        await read_request(stream)
+        await stream.send_all(response_head(200, [("Content-Length", str(length))]))
+        while await stream.receive_some(65536):
+            pass
+
+    return handler
+
+
+async def test_an_endless_body_is_cut_at_max_response_size_and_the_pool_balances(
+    nursery: trio.Nursery,
+) -> None:
+    # Before: a buffered get() of an endless chunked body grew without bound (2 GB in 8 s).
+    closed = trio.Event()
+    url = await serve_raw(nursery, endless_chunked(closed))
+    async with trioclient.Client(max_response_size=MIB) as client:
+        with pytest.raises(trioclient.ResponseTooLarge) as info:
+            await client.get(url)
+        assert client.pool_statistics() == trioclient.PoolStatistics(0, 0, 0, 0, 0, 0)
+        with trio.fail_after(5):
+            await closed.wait()  # the connection was closed, not kept for reuse
+    error = info.value
+    assert (error.limit, error.declared) == (MIB, False)
+    assert MIB < error.size <= MIB + STEP
+    assert error.request.url == trioclient.URL(url)
+    assert error.response is not None
+    assert error.response.is_closed
+    assert isinstance(error, trioclient.RequestError)
+    assert f"is larger than max_response_size={MIB} bytes" in str(error)
+
+
+@pytest.mark.parametrize("how", ["aiter_bytes", "aiter_raw", "aread"])
+async def test_streaming_enforces_max_response_size(nursery: trio.Nursery, how: str) -> None:
+    url = await serve_raw(nursery, endless_chunked())
+    received = 0
+    async with trioclient.Client() as client:
+        async with client.stream("GET", url, max_response_size=MIB) as response:
+            with pytest.raises(trioclient.ResponseTooLarge):
+                if how == "aread":
+                    await response.aread()
+                else:
+                    async for chunk in getattr(response, how)():
+                        received += len(chunk)
+            assert response.is_closed
+        assert client.pool_statistics() == trioclient.PoolStatistics(0, 0, 0, 0, 0, 0)
+    assert received <= MIB
+
+
+async def test_a_gzip_bomb_is_cut_at_max_response_size(bomb_server: str, traced: None) -> None:
+    async with trioclient.Client(max_response_size=4 * MIB) as client:
+        with pytest.raises(trioclient.ResponseTooLarge) as info:
+            await client.get(bomb_server)
+        assert_quiet(client)
+    assert 4 * MIB < info.value.size <= 4 * MIB + STEP
+    assert traced_peak() < 16 * MIB
+
+
+async def test_a_declared_length_over_the_cap_fails_before_reading(nursery: trio.Nursery) -> None:
+    url = await serve_raw(nursery, declares(10 * MIB))
+    async with trioclient.Client(max_response_size=MIB) as client:
+        with trio.fail_after(5), pytest.raises(trioclient.ResponseTooLarge) as info:
+            await client.get(url)  # the server never sends the body: reading would hang
+        assert client.pool_statistics() == trioclient.PoolStatistics(0, 0, 0, 0, 0, 0)
+        # HEAD: Content-Length describes the GET's body; there is nothing to read.
+        response = await client.head(url)
+        assert response.content == b""
+        assert_quiet(client)
+    assert (info.value.size, info.value.declared) == (10 * MIB, True)
+    assert str(info.value).endswith(f"max_response_size={MIB} bytes (Content-Length: {10 * MIB}).")
+
+
+async def test_per_request_overrides_and_the_client_default(nursery: trio.Nursery) -> None:
+    counter = ConnectionCounter(respond(body=b"x" * 1000))
+    url = await serve_raw(nursery, counter)
+    async with trioclient.Client(max_response_size=1000) as client:
+        assert client.max_response_size == 1000
+        assert (await client.get(url)).content == b"x" * 1000  # exactly the cap is fine
+        assert (await client.get(url)).content == b"x" * 1000
+        assert counter.count == 1  # a body read to its end leaves the connection reusable
+        with pytest.raises(trioclient.ResponseTooLarge):
+            await client.get(url, max_response_size=999)
+        assert (await client.get(url, max_response_size=None)).content == b"x" * 1000
+        assert counter.count == 2  # the refused response's connection was closed
+        request = client.build_request("GET", url)
+        assert request.extensions["max_response_size"] == 1000
+        with pytest.raises(trioclient.ResponseTooLarge):
+            await client.send(request, max_response_size=10)
+        # A request built by hand gets the client's setting when sent.
+        client.max_response_size = 10
+        with pytest.raises(trioclient.ResponseTooLarge):
+            await client.send(trioclient.Request("GET", url))
+        assert_quiet(client)
+
+
+@pytest.mark.parametrize(
+    ("value", "error"), [(-1, ValueError), (True, TypeError), ("1", TypeError), (1.5, TypeError)]
+)
+async def test_max_response_size_is_checked(value: object, error: type[Exception]) -> None:
+    with pytest.raises(error, match=r"^max_response_size must be None or an int >= 0"):
+        trioclient.Client(max_response_size=value)  # type: ignore[arg-type]
+    async with trioclient.Client() as client:
+        with pytest.raises(error, match=r"^max_response_size must be None or an int >= 0"):
+            client.build_request("GET", "http://example.com/", max_response_size=value)  # type: ignore[arg-type]
+
+
+async def test_the_module_level_api_forwards_max_response_size(nursery: trio.Nursery) -> None:
+    url = await serve_raw(nursery, respond(body=b"x" * 100))
+    with pytest.raises(trioclient.ResponseTooLarge):
+        await trioclient.get(url, max_response_size=99)
+    assert (await trioclient.get(url, max_response_size=100)).content == b"x" * 100
