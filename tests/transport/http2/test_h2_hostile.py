@@ -14,7 +14,7 @@ import trio
 from h2.errors import ErrorCodes
 from helpers import assert_quiet
 from servers import h2_handlers
-from servers.h2_raw import HandlerFactory, Request, serve_h2
+from servers.h2_raw import H2Handler, HandlerFactory, Request, serve_h2
 
 import trioclient
 
@@ -81,4 +81,57 @@ async def test_goaway_retries_say_how_many_connections_were_tried(nursery: trio.
         message = str(info.value)
         assert "GOAWAY" in message
         assert "11 attempts on 11 connections" in message
+        assert_quiet(client)
+
+
+# -- read timeout: progress is body bytes, not frames -----------------------------------------
+
+
+class EmptyFrames(H2Handler):
+    """200 with content-length 10, then a zero-length DATA frame every ``gap`` seconds (no
+    body byte ever), for ``duration`` seconds; ``byte_every`` sends one body byte instead
+    every that many frames."""
+
+    def __init__(self, gap: float = 0.02, duration: float = 3.0, byte_every: int = 0) -> None:
+        self.gap = gap
+        self.duration = duration
+        self.byte_every = byte_every
+
+    async def on_request(self, request: Request) -> None:
+        conn, stream_id = self.conn, request.stream_id
+        await conn.send_response(stream_id, 200, [("content-length", "10")], end_stream=False)
+        sent = 0
+        with trio.move_on_after(self.duration):
+            for index in range(1, 10**6):
+                await trio.sleep(self.gap)
+                if self.byte_every and index % self.byte_every == 0:
+                    sent += 1
+                    await conn.send_data(stream_id, b"x", end_stream=sent == 10)
+                    if sent == 10:
+                        return
+                else:
+                    conn.h2.send_data(stream_id, b"")
+                    await conn.send_raw(b"")
+
+
+@pytest.mark.xfail(strict=True, reason="issue 10: empty DATA frames count as read progress")
+async def test_empty_data_frames_are_not_read_progress(nursery: trio.Nursery) -> None:
+    factory = HandlerFactory(EmptyFrames)
+    url = await serve_h2(nursery, factory)
+    async with trioclient.Client(**H2C, timeout=trioclient.Timeout(5, read=0.3)) as client:
+        async with client.stream("GET", f"{url}/x") as response:
+            start = trio.current_time()
+            with pytest.raises(trioclient.ReadTimeout, match=r"no data for 0\.3 s"):
+                await response.aread()
+            assert trio.current_time() - start < 1.0  # not the 3 s of empty frames
+        assert_quiet(client)
+
+
+async def test_body_bytes_are_read_progress(nursery: trio.Nursery) -> None:
+    """One body byte per 0.12 s (empty frames between) under read=0.3: never a timeout."""
+    factory = HandlerFactory(lambda: EmptyFrames(gap=0.03, duration=5.0, byte_every=4))
+    url = await serve_h2(nursery, factory)
+    async with trioclient.Client(**H2C, timeout=trioclient.Timeout(5, read=0.3)) as client:
+        response = await client.get(f"{url}/x")
+        assert response.content == b"x" * 10
         assert_quiet(client)
