@@ -401,8 +401,13 @@ class HTTP2Connection:
             if event.data:
                 stream.chunks.append((event.data, length))
                 stream.unacked += length
-            elif length:
-                self._h2.acknowledge_received_data(length, event.stream_id)
+            else:
+                # No body byte (an empty or padding-only frame): not progress, so the
+                # waiting reader is not woken and its read deadline keeps running.
+                if length:
+                    self._h2.acknowledge_received_data(length, event.stream_id)
+                if event.stream_ended is None:
+                    return
             if event.stream_ended is not None:
                 stream.ended = True
             stream.notify()

@@ -114,7 +114,6 @@ class EmptyFrames(H2Handler):
                     await conn.send_raw(b"")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: empty DATA frames count as read progress")
 async def test_empty_data_frames_are_not_read_progress(nursery: trio.Nursery) -> None:
     factory = HandlerFactory(EmptyFrames)
     url = await serve_h2(nursery, factory)
