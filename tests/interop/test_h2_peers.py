@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import ssl
 
+import pytest
 import trio
 from servers.asgi_app import pattern_bytes
 from servers.peers import NghttpdServer, NginxServer
@@ -98,3 +99,50 @@ async def test_nghttpd_h2c(nghttpd_h2c_server: NghttpdServer) -> None:
         response = await client.get(f"{nghttpd_h2c_server.url}/index.txt")
         assert response.http_version == "HTTP/2"
         assert response.status_code == 200
+
+
+@pytest.mark.xfail(
+    strict=True, reason="issue 10: reset streams are not counted against nginx's limit"
+)
+async def test_nginx_cancellation_storm_trips_no_stream_limit(tls_ca) -> None:
+    """Issue 10: 100 tasks streaming over one HTTP/2 connection, each under a 0-5 ms
+    deadline, for 2 s. A stream the client has reset still counts against nginx's 128
+    concurrent streams until nginx has processed the RST_STREAM (and flushed what it had
+    queued for it); opening a new stream the moment ours is reset made nginx log "concurrent
+    streams exceeded", refuse streams, then drop the connection ("client sent too many
+    refused streams") and the next plain GET failed. nginx logs these at level info."""
+    import random
+
+    rng = random.Random(10)
+    with NginxServer(tls_ca, log_level="info") as server:
+        url = server.h2c_url
+        limits = trioclient.Limits(max_connections=1)
+        async with trioclient.Client(http1=False, http2=True, limits=limits, timeout=5) as client:
+            assert (await client.get(f"{url}/index.txt")).status_code == 200
+            errors: list[trioclient.TransportError] = []
+
+            async def storm(path: str) -> None:
+                while trio.current_time() < end:
+                    with trio.move_on_after(rng.uniform(0, 0.005)):
+                        try:
+                            async with client.stream("GET", f"{url}{path}") as response:
+                                async for _chunk in response.aiter_raw():
+                                    pass
+                        except trioclient.TransportError as exc:
+                            errors.append(exc)
+
+            end = trio.current_time() + 2.0
+            with trio.fail_after(20):
+                async with trio.open_nursery() as nursery:
+                    for index in range(100):
+                        nursery.start_soon(storm, "/big.bin" if index % 2 else "/index.txt")
+            log = server.log()
+            assert "concurrent streams exceeded" not in log
+            assert "too many refused streams" not in log
+            assert "too many streams at once" not in log
+            assert errors == []
+            response = await client.get(f"{url}/index.txt")
+            assert response.text == "hello from nginx\n"
+            stats = client.pool_statistics()
+            assert stats.in_use == 0
+            assert stats.connections == 1
