@@ -15,22 +15,9 @@ from typing import Any, Protocol
 import trio
 
 from .._exceptions import StreamClosed
+from .._response import RawStream
 
-__all__ = ["PooledStream", "RawBody"]
-
-
-class RawBody(Protocol):
-    """What a protocol driver hands the pool for one response body."""
-
-    @property
-    def closed_reason(self) -> str | None: ...
-
-    @property
-    def trailers(self) -> list[tuple[bytes, bytes]]: ...
-
-    async def receive_some(self) -> bytes: ...
-
-    def close(self) -> None: ...
+__all__ = ["PooledStream", "Releaser"]
 
 
 class Releaser(Protocol):
@@ -44,7 +31,7 @@ class PooledStream:
 
     __slots__ = ("_body", "_conn", "_done", "_pool")
 
-    def __init__(self, body: RawBody, pool: Releaser, conn: object) -> None:
+    def __init__(self, body: RawStream, pool: Releaser, conn: object) -> None:
         self._body = body
         self._pool = pool
         self._conn = conn  # given back once, reusable only if the body was read to its end
