@@ -391,6 +391,7 @@ async def run_once(scenario: Scenario, kind: str | None, at: int) -> tuple[str, 
 
 # --- the sweep --------------------------------------------------------------------------------
 
+
 @dataclass
 class Result:
     steps: int
