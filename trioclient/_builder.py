@@ -25,6 +25,8 @@ class RequestBuilder:
     def __init__(
         self, base_url: URLTypes, params: QueryParamTypes | None, headers: Headers
     ) -> None:
+        if not isinstance(base_url, (str, URL)):
+            raise TypeError(f"base_url must be a str or trioclient.URL, not {describe(base_url)}")
         base = URL(base_url)
         if base.raw_path and not base.raw_path.endswith(b"/"):
             base = base.copy_with(raw_path=base.raw_path + b"/")

@@ -47,7 +47,9 @@ from ._config import (
     Timeout,
     UseClientDefault,
     check_bool,
+    check_client_options,
     check_count,
+    describe,
 )
 from ._decoders import ACCEPT_ENCODING
 from ._exceptions import (
@@ -126,6 +128,19 @@ class Client(SendPipeline):
                 "Accept-Encoding": ACCEPT_ENCODING.decode("ascii"),
                 "User-Agent": _user_agent(),
             }
+        )
+        check_client_options(
+            verify=verify,
+            cert=cert,
+            trust_env=trust_env,
+            http1=http1,
+            http2=http2,
+            limits=limits,
+            default_encoding=default_encoding,
+            uds=uds,
+            local_address=local_address,
+            http2_ping_interval=http2_ping_interval,
+            mounts=mounts,
         )
         default_headers.update(Headers(headers))
         self._builder = RequestBuilder(base_url, params, default_headers)
@@ -323,7 +338,9 @@ class Client(SendPipeline):
             if max_response_size is USE_CLIENT_DEFAULT
             else _checked_size(max_response_size)
         )
-        if extensions:
+        if extensions is not None:
+            if not isinstance(extensions, Mapping):
+                raise TypeError(f"extensions must be a mapping, not {describe(extensions)}")
             request.extensions.update(extensions)
         return request
 

@@ -14,8 +14,11 @@ ordinary slow APIs and large downloads. So:
 
 from __future__ import annotations
 
+import codecs
 import enum
 import math
+import ssl
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import trio
@@ -124,9 +127,19 @@ class Timeout:
             base = timeout.as_dict()
         elif isinstance(timeout, tuple):
             if len(timeout) != 4:
-                raise ValueError("A timeout tuple must be (connect, read, write, pool).")
+                raise ValueError(
+                    "timeout as a tuple must be (connect, read, write, pool), not "
+                    f"{describe(timeout)}"
+                )
             base.update(zip(("connect", "read", "write", "pool"), timeout, strict=True))
         elif timeout is not _UNSET:
+            if timeout is not None and (
+                isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+            ):
+                raise TypeError(
+                    "timeout must be a number of seconds or None, a (connect, read, write,"
+                    f" pool) tuple or a trioclient.Timeout, not {describe(timeout)}"
+                )
             base.update(connect=timeout, read=timeout, write=timeout, pool=timeout)
         overrides = {"connect": connect, "read": read, "write": write, "pool": pool}
         overrides["total"] = total
@@ -244,6 +257,85 @@ class Limits:
             f"keepalive_expiry={self.keepalive_expiry}, "
             f"max_connections_per_host={self.max_connections_per_host})"
         )
+
+
+def check_client_options(
+    *,
+    verify: object,
+    cert: object,
+    trust_env: object,
+    http1: object,
+    http2: object,
+    limits: object,
+    default_encoding: object,
+    uds: object,
+    local_address: object,
+    http2_ping_interval: object,
+    mounts: object,
+) -> None:
+    """The type checks of `Client(...)` arguments that no other constructor makes.
+
+    Run once per client, so the requests never pay for them.
+    """
+    for name, flag in (("trust_env", trust_env), ("http1", http1), ("http2", http2)):
+        check_bool(name, flag)
+    if not isinstance(verify, (bool, str, ssl.SSLContext)):
+        raise TypeError(
+            f"verify must be a bool, a CA bundle path (str) or an ssl.SSLContext, "
+            f"not {describe(verify)}"
+        )
+    if cert is not None and not (
+        isinstance(cert, str)
+        or (
+            isinstance(cert, tuple)
+            and len(cert) in (2, 3)
+            and all(isinstance(part, str) for part in cert[:2])
+            and all(isinstance(part, (str, bytes)) for part in cert[2:])
+        )
+    ):
+        raise TypeError(
+            "cert must be a path (str), a (cert, key) or a (cert, key, password) tuple of "
+            f"str, or None, not {describe(cert)}"
+        )
+    if not isinstance(limits, Limits):
+        raise TypeError(f"limits must be a trioclient.Limits, not {describe(limits)}")
+    if isinstance(default_encoding, str):
+        try:
+            codecs.lookup(default_encoding)
+        except LookupError:
+            raise ValueError(
+                f"default_encoding {default_encoding!r} is not a known codec"
+            ) from None
+    elif not callable(default_encoding):
+        raise TypeError(
+            "default_encoding must be a codec name (str) or a callable taking the body "
+            f"bytes and returning a codec name, not {describe(default_encoding)}"
+        )
+    if uds is not None and not isinstance(uds, str):
+        raise TypeError(f"uds must be a str (a socket path) or None, not {describe(uds)}")
+    if local_address is not None and not isinstance(local_address, str):
+        raise TypeError(
+            f"local_address must be a str (an IP address) or None, not {describe(local_address)}"
+        )
+    if http2_ping_interval is not None:
+        what = "http2_ping_interval must be a number of seconds > 0 or None"
+        if isinstance(http2_ping_interval, bool) or not isinstance(
+            http2_ping_interval, (int, float)
+        ):
+            raise TypeError(f"{what}, not {describe(http2_ping_interval)}")
+        if not http2_ping_interval > 0:  # NaN included
+            raise ValueError(f"{what}, not {http2_ping_interval!r}")
+    if mounts is not None:
+        if not isinstance(mounts, Mapping):
+            raise TypeError(
+                f"mounts must be a mapping of URL patterns to transports, not {describe(mounts)}"
+            )
+        for key in mounts:
+            if not isinstance(key, str):
+                raise TypeError(
+                    "mounts keys must be str URL patterns such as 'https://example.org', "
+                    f"not {describe(key)}"
+                )
 
 
 DEFAULT_TIMEOUT: Final = Timeout()

@@ -28,6 +28,7 @@ from urllib.parse import urlencode
 
 import trio
 
+from ._config import describe
 from ._types import RequestContent, RequestData
 
 __all__ = ["close_abandoned", "encode_request", "needs_zero_length"]
@@ -92,14 +93,14 @@ def _encode_content(content: object) -> tuple[dict[bytes, bytes], _Body]:
         return {b"Transfer-Encoding": b"chunked"}, content
     if isinstance(content, Iterable) or hasattr(content, "read"):
         raise TypeError(
-            f"Cannot send a {type(content).__name__} as request content: an async client "
-            "needs bytes, str or an async iterable of bytes (read a file into bytes "
-            "first, or yield its chunks from an async generator)"
+            f"{_CONTENT_TYPES}, not {describe(content)}: an async client needs bytes, str "
+            "or an async iterable of bytes (read a file into bytes first, or yield its "
+            "chunks from an async generator)"
         )
-    raise TypeError(
-        f"Request content must be bytes, str or an async iterable of bytes, "
-        f"not {type(content).__name__}"
-    )
+    raise TypeError(f"{_CONTENT_TYPES}, not {describe(content)}")
+
+
+_CONTENT_TYPES = "content must be bytes, str or an async iterable of bytes"
 
 
 def _form_value(key: str, value: object) -> str | bytes:
@@ -116,13 +117,15 @@ def _form_value(key: str, value: object) -> str | bytes:
         return str(value)
     raise TypeError(
         f"Form field {key!r} must be str, bytes, int, float, bool or None "
-        f"(or a list of those), not {type(value).__name__}"
+        f"(or a list of those) in data=, not {describe(value)}"
     )
 
 
 def _encode_form(data: RequestData) -> tuple[dict[bytes, bytes], _Body]:
     if not isinstance(data, Mapping):
-        raise TypeError(f"data= must be a mapping of form fields, not {type(data).__name__}")
+        raise TypeError(
+            f"data= must be a mapping of form fields (or bytes or str), not {describe(data)}"
+        )
     if not data:
         return {}, b""
     pairs: list[tuple[str, str | bytes]] = []
@@ -136,7 +139,12 @@ def _encode_form(data: RequestData) -> tuple[dict[bytes, bytes], _Body]:
 
 
 def _encode_json(json: Any) -> tuple[dict[bytes, bytes], _Body]:
-    text = jsonlib.dumps(json, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    try:
+        text = jsonlib.dumps(json, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except TypeError as exc:
+        raise TypeError(f"json must be JSON serializable: {exc}") from exc
+    except ValueError as exc:  # NaN or infinity, or a circular reference
+        raise ValueError(f"json cannot be sent: {exc}") from exc
     body = text.encode("utf-8")
     return {**_sized(body), b"Content-Type": _JSON}, body
 

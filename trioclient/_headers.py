@@ -34,6 +34,7 @@ from collections.abc import (
 )
 from typing import Any, cast
 
+from ._config import describe
 from ._exceptions import LocalProtocolError
 from ._types import HeaderTypes
 
@@ -57,7 +58,21 @@ def _to_bytes(value: str | bytes, encoding: str | None, what: str) -> bytes:
     if isinstance(value, str):
         # utf-8 is a plain copy for ascii strings, so it is also the fastest codec there.
         return value.encode(encoding or "utf-8")
-    raise TypeError(f"Header {what} must be str or bytes, not {type(value).__name__}")
+    raise TypeError(f"Header {what} must be str or bytes, not {describe(value)} (in headers)")
+
+
+_HEADER_TYPES = "a mapping or a list of (name, value) pairs"
+
+
+def _slow_triples(pairs: Iterable[Any], encoding: str | None) -> list[_Triple]:
+    """The items one by one, so that a wrong one gets a message that names it."""
+    triples: list[_Triple] = []
+    for pair in pairs:
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise TypeError(f"headers must be {_HEADER_TYPES}, not {describe(pair)} in the list")
+        raw = _to_bytes(pair[0], encoding, "name")
+        triples.append((raw, raw.lower(), _to_bytes(pair[1], encoding, "value")))
+    return triples
 
 
 class Headers(MutableMapping[str, str]):
@@ -90,6 +105,8 @@ class Headers(MutableMapping[str, str]):
             return
         elif isinstance(headers, Mapping):
             pairs = cast("Mapping[Any, Any]", headers).items()
+        elif isinstance(headers, (str, bytes)) or not isinstance(headers, Iterable):
+            raise TypeError(f"headers must be {_HEADER_TYPES}, not {describe(headers)}")
         else:
             pairs = list(headers)
         codec = encoding or "utf-8"
@@ -99,15 +116,9 @@ class Headers(MutableMapping[str, str]):
                 (raw := name.encode(codec), raw.lower(), value.encode(codec))
                 for name, value in pairs
             ]
-        except AttributeError:
-            self._list = [
-                (
-                    raw := _to_bytes(name, encoding, "name"),
-                    raw.lower(),
-                    _to_bytes(value, encoding, "value"),
-                )
-                for name, value in pairs
-            ]
+        except (AttributeError, TypeError, ValueError):
+            # bytes, a wrong type, or an item that is not a pair: go one by one.
+            self._list = _slow_triples(pairs, encoding)
 
     @classmethod
     def _from_raw(cls, items: list[_Triple]) -> Headers:
