@@ -74,6 +74,7 @@ from ._types import (
     VerifyTypes,
 )
 from ._urls import URL
+from ._verbs import HTTPVerbs
 
 __all__ = ["Client"]
 
@@ -86,7 +87,7 @@ class _State(enum.Enum):
     CLOSED = 3  # closed by `aclose()` or by leaving `async with`
 
 
-class Client(SendPipeline):
+class Client(SendPipeline, HTTPVerbs):
     """An HTTP client for Trio, used as `async with trioclient.Client() as client:`.
 
     Arguments follow `httpx.AsyncClient`. Beyond httpx: `uds` (connect to a Unix socket)
@@ -450,199 +451,6 @@ class Client(SendPipeline):
             extensions=extensions,
         )
         return StreamContext(self, request, auth, follow_redirects)
-
-    async def get(
-        self,
-        url: URLTypes,
-        *,
-        params: QueryParamTypes | None = None,
-        headers: HeaderTypes | None = None,
-        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
-        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
-        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
-        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
-        extensions: Mapping[str, Any] | None = None,
-    ) -> Response:
-        """Send a GET request (see `request`)."""
-        return await self.request(
-            "GET",
-            url,
-            params=params,
-            headers=headers,
-            auth=auth,
-            follow_redirects=follow_redirects,
-            timeout=timeout,
-            max_response_size=max_response_size,
-            extensions=extensions,
-        )
-
-    async def head(
-        self,
-        url: URLTypes,
-        *,
-        params: QueryParamTypes | None = None,
-        headers: HeaderTypes | None = None,
-        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
-        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
-        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
-        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
-        extensions: Mapping[str, Any] | None = None,
-    ) -> Response:
-        """Send a HEAD request (see `request`)."""
-        return await self.request(
-            "HEAD",
-            url,
-            params=params,
-            headers=headers,
-            auth=auth,
-            follow_redirects=follow_redirects,
-            timeout=timeout,
-            max_response_size=max_response_size,
-            extensions=extensions,
-        )
-
-    async def options(
-        self,
-        url: URLTypes,
-        *,
-        params: QueryParamTypes | None = None,
-        headers: HeaderTypes | None = None,
-        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
-        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
-        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
-        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
-        extensions: Mapping[str, Any] | None = None,
-    ) -> Response:
-        """Send a OPTIONS request (see `request`)."""
-        return await self.request(
-            "OPTIONS",
-            url,
-            params=params,
-            headers=headers,
-            auth=auth,
-            follow_redirects=follow_redirects,
-            timeout=timeout,
-            max_response_size=max_response_size,
-            extensions=extensions,
-        )
-
-    async def post(
-        self,
-        url: URLTypes,
-        *,
-        content: RequestContent | None = None,
-        data: RequestData | None = None,
-        json: Any = None,
-        params: QueryParamTypes | None = None,
-        headers: HeaderTypes | None = None,
-        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
-        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
-        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
-        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
-        extensions: Mapping[str, Any] | None = None,
-    ) -> Response:
-        """Send a POST request (see `request`)."""
-        return await self.request(
-            "POST",
-            url,
-            content=content,
-            data=data,
-            json=json,
-            params=params,
-            headers=headers,
-            auth=auth,
-            follow_redirects=follow_redirects,
-            timeout=timeout,
-            max_response_size=max_response_size,
-            extensions=extensions,
-        )
-
-    async def put(
-        self,
-        url: URLTypes,
-        *,
-        content: RequestContent | None = None,
-        data: RequestData | None = None,
-        json: Any = None,
-        params: QueryParamTypes | None = None,
-        headers: HeaderTypes | None = None,
-        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
-        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
-        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
-        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
-        extensions: Mapping[str, Any] | None = None,
-    ) -> Response:
-        """Send a PUT request (see `request`)."""
-        return await self.request(
-            "PUT",
-            url,
-            content=content,
-            data=data,
-            json=json,
-            params=params,
-            headers=headers,
-            auth=auth,
-            follow_redirects=follow_redirects,
-            timeout=timeout,
-            max_response_size=max_response_size,
-            extensions=extensions,
-        )
-
-    async def patch(
-        self,
-        url: URLTypes,
-        *,
-        content: RequestContent | None = None,
-        data: RequestData | None = None,
-        json: Any = None,
-        params: QueryParamTypes | None = None,
-        headers: HeaderTypes | None = None,
-        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
-        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
-        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
-        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
-        extensions: Mapping[str, Any] | None = None,
-    ) -> Response:
-        """Send a PATCH request (see `request`)."""
-        return await self.request(
-            "PATCH",
-            url,
-            content=content,
-            data=data,
-            json=json,
-            params=params,
-            headers=headers,
-            auth=auth,
-            follow_redirects=follow_redirects,
-            timeout=timeout,
-            max_response_size=max_response_size,
-            extensions=extensions,
-        )
-
-    async def delete(
-        self,
-        url: URLTypes,
-        *,
-        params: QueryParamTypes | None = None,
-        headers: HeaderTypes | None = None,
-        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
-        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
-        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
-        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
-        extensions: Mapping[str, Any] | None = None,
-    ) -> Response:
-        """Send a DELETE request (see `request`)."""
-        return await self.request(
-            "DELETE",
-            url,
-            params=params,
-            headers=headers,
-            auth=auth,
-            follow_redirects=follow_redirects,
-            timeout=timeout,
-            max_response_size=max_response_size,
-            extensions=extensions,
-        )
 
     def __repr__(self) -> str:
         return f"<trioclient.Client [{self._state.name.lower()}] {self.pool_statistics()}>"

@@ -1,0 +1,225 @@
+"""The httpx verbs (`get`, `head`, `options`, `post`, `put`, `patch`, `delete`) of `Client`.
+
+Each is a thin call of `Client.request` with an explicit keyword signature, not
+`**kwargs: Any`, so that a type checker catches an argument a verb does not take (a `files=`
+before multipart exists, a `content=` on a GET) at the call site. They live apart from the
+client's lifecycle and send pipeline only because there are seven of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
+
+from ._auth import AuthTypes
+from ._config import USE_CLIENT_DEFAULT, UseClientDefault
+from ._response import Response
+from ._types import (
+    HeaderTypes,
+    QueryParamTypes,
+    RequestContent,
+    RequestData,
+    TimeoutTypes,
+    URLTypes,
+)
+
+__all__ = ["HTTPVerbs"]
+
+
+class HTTPVerbs:
+    """Mixed into `Client`, which provides `request`."""
+
+    request: Callable[..., Coroutine[Any, Any, Response]]
+
+    async def get(
+        self,
+        url: URLTypes,
+        *,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        extensions: Mapping[str, Any] | None = None,
+    ) -> Response:
+        """Send a GET request (see `request`)."""
+        return await self.request(
+            "GET",
+            url,
+            params=params,
+            headers=headers,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            max_response_size=max_response_size,
+            extensions=extensions,
+        )
+
+    async def head(
+        self,
+        url: URLTypes,
+        *,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        extensions: Mapping[str, Any] | None = None,
+    ) -> Response:
+        """Send a HEAD request (see `request`)."""
+        return await self.request(
+            "HEAD",
+            url,
+            params=params,
+            headers=headers,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            max_response_size=max_response_size,
+            extensions=extensions,
+        )
+
+    async def options(
+        self,
+        url: URLTypes,
+        *,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        extensions: Mapping[str, Any] | None = None,
+    ) -> Response:
+        """Send a OPTIONS request (see `request`)."""
+        return await self.request(
+            "OPTIONS",
+            url,
+            params=params,
+            headers=headers,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            max_response_size=max_response_size,
+            extensions=extensions,
+        )
+
+    async def post(
+        self,
+        url: URLTypes,
+        *,
+        content: RequestContent | None = None,
+        data: RequestData | None = None,
+        json: Any = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        extensions: Mapping[str, Any] | None = None,
+    ) -> Response:
+        """Send a POST request (see `request`)."""
+        return await self.request(
+            "POST",
+            url,
+            content=content,
+            data=data,
+            json=json,
+            params=params,
+            headers=headers,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            max_response_size=max_response_size,
+            extensions=extensions,
+        )
+
+    async def put(
+        self,
+        url: URLTypes,
+        *,
+        content: RequestContent | None = None,
+        data: RequestData | None = None,
+        json: Any = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        extensions: Mapping[str, Any] | None = None,
+    ) -> Response:
+        """Send a PUT request (see `request`)."""
+        return await self.request(
+            "PUT",
+            url,
+            content=content,
+            data=data,
+            json=json,
+            params=params,
+            headers=headers,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            max_response_size=max_response_size,
+            extensions=extensions,
+        )
+
+    async def patch(
+        self,
+        url: URLTypes,
+        *,
+        content: RequestContent | None = None,
+        data: RequestData | None = None,
+        json: Any = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        extensions: Mapping[str, Any] | None = None,
+    ) -> Response:
+        """Send a PATCH request (see `request`)."""
+        return await self.request(
+            "PATCH",
+            url,
+            content=content,
+            data=data,
+            json=json,
+            params=params,
+            headers=headers,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            max_response_size=max_response_size,
+            extensions=extensions,
+        )
+
+    async def delete(
+        self,
+        url: URLTypes,
+        *,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        extensions: Mapping[str, Any] | None = None,
+    ) -> Response:
+        """Send a DELETE request (see `request`)."""
+        return await self.request(
+            "DELETE",
+            url,
+            params=params,
+            headers=headers,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            max_response_size=max_response_size,
+            extensions=extensions,
+        )
