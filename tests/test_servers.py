@@ -563,7 +563,9 @@ def test_socket_leak_checker(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\ntrio_mode = true\n")
     pytester.makeconftest(Path(__file__).with_name("conftest.py").read_text())
     pytester.makepyfile(test_leaks=_LEAK_TESTS)
-    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q")
+    # Our conftest loads the trioclient_mock plugin itself; keep the entry point's copy out
+    # (as pyproject's addopts does) or the plugin would be registered twice.
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:trioclient", "-q")
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed") == 3, result.stdout.str()
     assert outcomes.get("failed") == 4, result.stdout.str()
