@@ -94,6 +94,7 @@ _LOCAL_RESETS: dict[int | None, str] = {
     ),
     h2.errors.ErrorCodes.STREAM_CLOSED: "the server sent frames on a stream already closed",
 }
+_RESET_PING = b"trio-rst"  # PING payload whose ACK confirms our RST_STREAMs
 _SKIP = frozenset(
     {b"host", b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
 )
@@ -156,6 +157,9 @@ class HTTP2Connection:
         self._window = trio.lowlevel.ParkingLot()  # senders waiting for flow-control credit
         self._slots = trio.lowlevel.ParkingLot()  # senders waiting for a stream slot
         self._writer_wakeup: trio.Event | None = None
+        # Streams we reset that the server may still count as open (see _count_reset).
+        self._resets_pending = 0
+        self._resets_covered = 0  # how many of them the PING in flight will confirm
         self._last_received = 0.0
         self.closed_reason: str | None = None
         self.error: TransportError | None = None  # set once the connection is unusable
@@ -190,10 +194,11 @@ class HTTP2Connection:
     ) -> H2Stream:
         """Open a stream and send the request (headers, then body within the windows)."""
         conn = self._h2
-        while conn.open_outbound_streams >= min(
+        while conn.open_outbound_streams + self._resets_pending >= min(
             conn.remote_settings.max_concurrent_streams, MAX_STREAMS
         ):
-            # The server lowered its limit below what the pool granted: wait for a slot.
+            # The server lowered its limit below what the pool granted, or streams we reset
+            # still count on its side (see _count_reset): wait for a slot.
             self._check_usable(request)
             with trio.move_on_at(pool_deadline):
                 await self._slots.park()
@@ -297,6 +302,8 @@ class HTTP2Connection:
                     conn.reset_stream(stream.id, h2.errors.ErrorCodes.CANCEL)
                 except h2.exceptions.H2Error:
                     pass  # h2 already considers it closed
+                else:
+                    self._count_reset()
             if stream.unacked:
                 try:
                     conn.acknowledge_received_data(stream.unacked, stream.id)
@@ -433,7 +440,13 @@ class HTTP2Connection:
             if stream is not None and not stream.ended:
                 stream.error = self._reset_error(event)
                 stream.notify()
-            self._slots.unpark()
+            if event.remote_reset:
+                self._slots.unpark()
+            elif stream is not None:
+                self._count_reset()  # h2 sent RST_STREAM on an open stream of ours
+        elif isinstance(event, h2.events.PingAckReceived):
+            if event.ping_data == _RESET_PING and self._resets_covered:
+                self._resets_confirmed()
         elif isinstance(event, (h2.events.WindowUpdated, h2.events.RemoteSettingsChanged)):
             self._window.unpark_all()
             if isinstance(event, h2.events.RemoteSettingsChanged):
@@ -457,6 +470,39 @@ class HTTP2Connection:
         return RemoteProtocolError(
             f"The server {self.where} reset stream {event.stream_id} ({name})"
         )
+
+    # -- reset streams still counted by the server ------------------------------------------
+    #
+    # h2 (and the pool) free a stream's slot the moment we queue RST_STREAM, but the server
+    # counts the stream as open until it has *processed* that frame, and nginx until it has
+    # also flushed what it had queued for the stream. Opening a new stream in that slot at
+    # once makes a storm of cancellations exceed the server's SETTINGS_MAX_CONCURRENT_STREAMS
+    # on its side: nginx answers "concurrent streams exceeded" with REFUSED_STREAM and, past
+    # max(128, 100) refusals, "client sent too many refused streams" and closes the
+    # connection (its CVE-2023-44487 rapid-reset defence). So a stream we reset keeps
+    # counting against the server's limit until the server acknowledges a PING sent after
+    # the RST_STREAM: frames are processed in order, and nginx writes its PING ACK in the same
+    # pass as the frames it had queued for the reset streams. One PING covers every reset
+    # queued before it; at most one is in flight (the rule Go's HTTP/2 client adopted).
+
+    def _count_reset(self) -> None:
+        """We queued RST_STREAM on an open stream: it counts until a PING ACK."""
+        self._resets_pending += 1
+        if not self._resets_covered:
+            self._ping_for_resets()
+
+    def _ping_for_resets(self) -> None:
+        self._resets_covered = self._resets_pending
+        self._h2.ping(_RESET_PING)
+        self._want_write()
+
+    def _resets_confirmed(self) -> None:
+        """The server acknowledged the PING: it has processed the resets queued before it."""
+        self._resets_pending -= self._resets_covered
+        self._resets_covered = 0
+        if self._resets_pending:
+            self._ping_for_resets()  # resets queued after that PING
+        self._slots.unpark_all()
 
     def _take_no_new_streams(self) -> None:
         """Our own reason to retire the connection: open streams finish, then it closes."""

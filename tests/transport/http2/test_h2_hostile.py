@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import struct
 
+import h2.events
 import pytest
 import trio
 from h2.errors import ErrorCodes
+from h2.settings import SettingCodes
 from helpers import assert_quiet
 from servers import h2_handlers
 from servers.h2_raw import H2Handler, HandlerFactory, Request, serve_h2
@@ -133,4 +135,45 @@ async def test_body_bytes_are_read_progress(nursery: trio.Nursery) -> None:
     async with trioclient.Client(**H2C, timeout=trioclient.Timeout(5, read=0.3)) as client:
         response = await client.get(f"{url}/x")
         assert response.content == b"x" * 10
+        assert_quiet(client)
+
+
+# -- cancellation storms: reset streams count until the server has seen the reset ----------------
+
+
+async def test_reset_streams_count_against_the_limit_until_a_ping_ack(
+    nursery: trio.Nursery,
+) -> None:
+    """MAX_CONCURRENT_STREAMS 4, 40 requests each cancelled after 5 ms. A server like nginx
+    counts a reset stream until it has processed the reset (and flushed its frames), which
+    the client only knows once a PING sent after the RST_STREAM is acknowledged. Replaying
+    the server's events in order with that rule, no more than 4 streams ever count."""
+    factory = h2_handlers.stall()
+    url = await serve_h2(nursery, factory, settings={SettingCodes.MAX_CONCURRENT_STREAMS: 4})
+    limits = trioclient.Limits(max_connections=1)
+    async with trioclient.Client(**H2C, limits=limits, timeout=5) as client:
+
+        async def cancelled_get(index: int) -> None:
+            with trio.move_on_after(0.005):
+                await client.get(f"{url}/{index}")
+
+        async with trio.open_nursery() as inner:
+            for index in range(40):
+                inner.start_soon(cancelled_get, index)
+        conn = factory.connections[0]
+        await conn.wait_for(lambda: len(conn.resets) == len(conn.requests) >= 4)
+        assert conn.protocol_error is None
+        open_streams: set[int] = set()
+        reset_unconfirmed: set[int] = set()
+        peak = 0
+        for event in conn.events:
+            if isinstance(event, h2.events.RequestReceived):
+                open_streams.add(event.stream_id)
+            elif isinstance(event, h2.events.StreamReset):
+                open_streams.discard(event.stream_id)
+                reset_unconfirmed.add(event.stream_id)
+            elif isinstance(event, h2.events.PingReceived):
+                reset_unconfirmed.clear()
+            peak = max(peak, len(open_streams) + len(reset_unconfirmed))
+        assert peak <= 4
         assert_quiet(client)
