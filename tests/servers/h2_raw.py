@@ -97,13 +97,15 @@ class H2Handler:
 
     ``settings`` are announced in the server preface (``serve_h2(settings=...)`` wins);
     ``config`` holds extra :class:`h2.config.H2Configuration` keyword arguments;
-    ``ack_data`` is the connection's initial ``ack_data``. ``conn`` is set before any hook
+    ``ack_data`` is the connection's initial ``ack_data``; ``read_delay`` makes a slow reader
+    (a sleep after each read of at most 64 KiB). ``conn`` is set before any hook
     runs. ``on_connect`` runs concurrently with the reader, like every other hook.
     """
 
     settings: Settings = {}
     config: dict[str, Any] = {}
     ack_data = True
+    read_delay = 0.0  # seconds slept after each read of at most 64 KiB (throttles uploads)
     conn: H2ServerConnection
 
     async def on_connect(self) -> None:
@@ -155,6 +157,7 @@ class H2ServerConnection(ConnectionRecord):
         self.settings_acks = 0
         self.peak_open_streams = 0
         self.ack_data = handler.ack_data  # give received DATA back as WINDOW_UPDATE
+        self.read_delay = handler.read_delay  # sleep after each read: a slow reader
         self.peer_closed = False  # the client closed (or broke) its side
         self.aborted: str | None = None  # "fin" or "rst" after abort()
         self.done = trio.Event()  # the socket is closed; everything is on record
@@ -357,6 +360,8 @@ class H2ServerConnection(ConnectionRecord):
                 data = await self.stream.receive_some(65536)
                 if not data:
                     break
+                if self.read_delay:
+                    await trio.sleep(self.read_delay)
                 await self._reading.wait()  # paused while receive_some was waiting
                 self.feed(bytes(data))
                 if self.protocol_error is None:

@@ -177,3 +177,137 @@ async def test_reset_streams_count_against_the_limit_until_a_ping_ack(
             peak = max(peak, len(open_streams) + len(reset_unconfirmed))
         assert peak <= 4
         assert_quiet(client)
+
+
+# -- write timeout: it bounds silence, and a stalled stream fails alone -------------------------
+
+WIDE = 2**24  # windows wide enough that h2 queues a whole upload for the writer at once
+
+
+class SlowReader(H2Handler):
+    """Wide windows (like nginx's), then reads slowly: ~2 MiB/s (64 KiB per 30 ms). Answers
+    each request with the length of its body; ``pause`` stops reading for that long once
+    the first request's headers arrived."""
+
+    settings = {SettingCodes.INITIAL_WINDOW_SIZE: WIDE}
+
+    def __init__(self, read_delay: float = 0.03, pause: float = 0.0) -> None:
+        self.read_delay = read_delay
+        self.pause = pause
+
+    async def on_connect(self) -> None:
+        self.conn.h2.increment_flow_control_window(WIDE - 65535)
+        await self.conn.send_raw(b"")
+
+    async def on_headers(self, request: Request) -> None:
+        if self.pause and request.stream_id == 1:
+            self.conn.pause_reading()
+            await trio.sleep(self.pause)
+            self.conn.resume_reading()
+
+    async def on_request(self, request: Request) -> None:
+        await self.conn.send_response(request.stream_id, 200, [], str(len(request.body)).encode())
+
+
+@pytest.mark.xfail(strict=True, reason="issue 10: the write timeout bounds the whole queue")
+async def test_upload_that_keeps_moving_is_not_a_write_timeout(nursery: trio.Nursery) -> None:
+    """4 MiB at ~2 MiB/s under write=0.5: the socket accepts bytes all along, so neither the
+    upload nor a GET started meanwhile on the same connection times out."""
+    factory = HandlerFactory(SlowReader)
+    url = await serve_h2(nursery, factory)
+    size = 4 * 1024 * 1024
+    timeout = trioclient.Timeout(10, write=0.5)
+    async with trioclient.Client(**H2C, timeout=timeout) as client:
+        results: dict[str, bytes] = {}
+
+        async def upload() -> None:
+            results["upload"] = (await client.post(f"{url}/up", content=b"u" * size)).content
+
+        async def sibling() -> None:
+            await trio.sleep(0.2)
+            results["get"] = (await client.get(f"{url}/get")).content
+
+        start = trio.current_time()
+        async with trio.open_nursery() as inner:
+            inner.start_soon(upload)
+            inner.start_soon(sibling)
+        assert trio.current_time() - start > 1.0  # it really was slow
+        assert results == {"upload": str(size).encode(), "get": b"0"}
+        assert len(factory.connections) == 1
+        assert_quiet(client)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 10: the socket's bound is the client's, always")
+async def test_socket_silence_is_bounded_by_the_requests_own_write_timeout(
+    nursery: trio.Nursery,
+) -> None:
+    """The server stops reading for 0.8 s: a request whose own write timeout is 3 s
+    survives it on a client whose write timeout is 0.3 s."""
+    factory = HandlerFactory(lambda: SlowReader(read_delay=0.0, pause=0.8))
+    url = await serve_h2(nursery, factory)
+    size = 8 * 1024 * 1024  # more than the socket buffers hold
+    async with trioclient.Client(**H2C, timeout=trioclient.Timeout(10, write=0.3)) as client:
+        response = await client.post(
+            f"{url}/up", content=b"u" * size, timeout=trioclient.Timeout(10, write=3)
+        )
+        assert response.content == str(size).encode()
+        assert_quiet(client)
+
+
+async def test_stream_stalled_by_flow_control_fails_alone(nursery: trio.Nursery) -> None:
+    """The server never gives credit back for the upload: only the upload times out; a GET
+    on the same connection is answered, and the connection stays in the pool."""
+
+    class NoCredit(h2_handlers.Fixed):
+        ack_data = False
+
+    factory = HandlerFactory(NoCredit)
+    url = await serve_h2(nursery, factory)
+    timeout = trioclient.Timeout(5, write=0.3)
+    async with trioclient.Client(**H2C, timeout=timeout) as client:
+        outcome: dict[str, object] = {}
+
+        async def upload() -> None:
+            try:
+                await client.post(f"{url}/up", content=b"u" * 200_000)
+            except trioclient.WriteTimeout as exc:
+                outcome["upload"] = exc
+
+        async def sibling() -> None:
+            await trio.sleep(0.1)
+            outcome["get"] = (await client.get(f"{url}/get")).content
+
+        async with trio.open_nursery() as inner:
+            inner.start_soon(upload)
+            inner.start_soon(sibling)
+        assert "flow-control window" in str(outcome["upload"])
+        assert outcome["get"] == b"ok"
+        assert client.pool_statistics().connections == 1
+        assert (await client.get(f"{url}/again")).content == b"ok"
+        assert len(factory.connections) == 1
+        assert_quiet(client)
+
+
+async def test_whole_connection_stalled_fails_every_stream(nursery: trio.Nursery) -> None:
+    """The server stops reading altogether: once no byte is accepted for `write` seconds,
+    the connection is stalled, not one stream, and every request on it fails."""
+    factory = HandlerFactory(lambda: SlowReader(read_delay=0.0, pause=30))
+    url = await serve_h2(nursery, factory)
+    size = 8 * 1024 * 1024
+    async with trioclient.Client(**H2C, timeout=trioclient.Timeout(10, write=0.3)) as client:
+        errors: list[BaseException] = []
+
+        async def request(method: str) -> None:
+            try:
+                await client.request(method, f"{url}/x", content=b"u" * size)
+            except trioclient.TransportError as exc:
+                errors.append(exc)
+
+        with trio.fail_after(5):
+            async with trio.open_nursery() as inner:
+                inner.start_soon(request, "POST")
+                inner.start_soon(request, "PUT")
+        assert len(errors) == 2
+        assert all(isinstance(exc, trioclient.WriteTimeout) for exc in errors)
+        assert client.pool_statistics().connections == 0
+        assert_quiet(client)
