@@ -21,7 +21,7 @@ client's nursery holds no task beyond those it held before the request; the tran
 nothing (ASGI: no exchange; Mock: no open response); every app, handler and body generator
 that started has run its ``finally`` (abandoned body generators are closed at once); one
 more request on the same client succeeds; and the exception then leaves ``async with
-Client()`` as the same object. Scheduling is seeded per run (as ``harness.run_scenario``
+Client()`` as the same object. Scheduling is seeded per run (as ``h1_driver.run_scenario``
 does) so a failing position replays.
 """
 
