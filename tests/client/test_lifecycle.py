@@ -63,10 +63,13 @@ async def test_an_explicit_http_transport(http_url: str) -> None:
 
 async def test_a_transport_serves_one_client_only(http_url: str) -> None:
     transport = trioclient.HTTPTransport()
-    async with trioclient.Client(transport=transport):
+    async with trioclient.Client(transport=transport) as owner:
         with pytest.raises(trioclient.ClientStateError, match="already belongs to a client"):
             async with trioclient.Client(transport=transport):
                 pass  # pragma: no cover
+        # The refused client must not have closed the transport it never owned.
+        assert not transport.is_closed
+        assert (await owner.get(f"{http_url}/")).status_code == 200
 
 
 async def test_mounts_route_by_url_and_close_with_the_client(http_url: str) -> None:
