@@ -177,6 +177,7 @@ class Client(SendPipeline, HTTPVerbs):
         self._nursery_manager: AbstractAsyncContextManager[trio.Nursery] | None = None
         self._nursery: trio.Nursery | None = None
         self._owner: trio.lowlevel.Task | None = None
+        self._bound_transports: list[Transport] | None = None  # set if entering failed
 
     # -- settings (httpx-compatible properties) ------------------------------------------
 
@@ -251,10 +252,15 @@ class Client(SendPipeline, HTTPVerbs):
         self._nursery, self._nursery_manager = nursery, manager
         self._owner = trio.lowlevel.current_task()
         self._state = _State.OPENED
+        bound: list[Transport] = []
         try:
             for transport in self._all_transports():
                 transport.bind(nursery)
+                bound.append(transport)
         except BaseException:
+            # Close only what this client took on: a transport that refused to bind (it
+            # belongs to another client) is not ours to close.
+            self._bound_transports = bound
             await self.__aexit__(None, None, None)
             raise
         return self
@@ -298,7 +304,8 @@ class Client(SendPipeline, HTTPVerbs):
         scope: by the Transport contract it has closed everything before its first
         checkpoint, so nothing here waits, and no outer cancellation can cut it short."""
         self._state = _State.CLOSED
-        for transport in self._all_transports():
+        transports = self._bound_transports
+        for transport in self._all_transports() if transports is None else transports:
             with trio.CancelScope(shield=True) as scope:
                 scope.cancel()
                 await transport.aclose()
