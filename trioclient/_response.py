@@ -548,9 +548,10 @@ class _BodyIterator:
             declared = _content_length(response)
             if declared is not None and declared > limit:
                 raise response._too_large(limit, declared, declared=True)
-        if decode:
+        coding = response.headers.get("content-encoding") if decode else None
+        if coding:  # the common case, none, keeps the IdentityDecoder made above
             try:
-                self._decoder = decoder_for(response.headers.get("content-encoding", ""))
+                self._decoder = decoder_for(coding)
             except DecodingError as exc:
                 response._close()
                 if response._request is not None:
@@ -600,7 +601,10 @@ class _BodyIterator:
                     self._ended = True
                     decoder.finish()
             data = decoder.read(self._step)
-            self._draining = bool(data)
+            # Without a coding, `read` hands back all that was fed: nothing is left to drain,
+            # so the next pull reads the network (no extra checkpoint per chunk). A coding's
+            # step may leave output behind: drain it, a checkpoint between steps.
+            self._draining = bool(data) and self._step != sys.maxsize
             self._done = self._ended and not data
             limit = self._limit
             if limit is not None:
