@@ -75,6 +75,7 @@ if TYPE_CHECKING:
 __all__ = ["HTTP2Connection", "RetryOnNewConnection"]
 
 READ_SIZE = 64 * 1024
+WRITE_SLICE = 64 * 1024  # the unit of socket progress that restarts the write timeout
 STREAM_WINDOW = 1024 * 1024
 CONNECTION_WINDOW = 16 * 1024 * 1024
 MAX_STREAMS = 1000  # our own ceiling, whatever the server allows
@@ -157,6 +158,8 @@ class HTTP2Connection:
         self._window = trio.lowlevel.ParkingLot()  # senders waiting for flow-control credit
         self._slots = trio.lowlevel.ParkingLot()  # senders waiting for a stream slot
         self._writer_wakeup: trio.Event | None = None
+        # Write timeouts of the requests with a body, per stream id (see _write_bound).
+        self._uploads: dict[int, float | None] = {}
         # Streams we reset that the server may still count as open (see _count_reset).
         self._resets_pending = 0
         self._resets_covered = 0  # how many of them the PING in flight will confirm
@@ -236,6 +239,7 @@ class HTTP2Connection:
         if body == b"":
             stream.request_done = True
             return stream
+        self._uploads[stream.id] = deadlines.timeout.write
         try:
             if isinstance(body, bytes):
                 await self._send_data(stream, body, request, deadlines)
@@ -295,6 +299,8 @@ class HTTP2Connection:
         """The request is done with `stream`: reset it if still open, return its credit."""
         if self._streams.pop(stream.id, None) is None:
             return
+        if self._uploads:
+            self._uploads.pop(stream.id, None)
         if self.error is None:
             conn = self._h2
             if not (stream.ended and stream.request_done) and stream.error is None:
@@ -572,20 +578,48 @@ class HTTP2Connection:
                 if self.closed_reason is not None:
                     return
                 try:
-                    deadline = math.inf
-                    if self._write_timeout is not None:
-                        deadline = trio.current_time() + self._write_timeout
-                    with trio.move_on_at(deadline):
-                        await self._stream.send_all(data)
-                        continue
-                    self._fail(WriteTimeout(f"Timed out writing to {self.where}"))
-                    close_stream_now(self._stream)
-                    return
+                    if not await self._send(data):
+                        return
                 except IO_ERRORS as exc:
                     self._fail_from(exc, WriteError, f"writing to {self.where}")
                     return
         except Exception as exc:  # pragma: no cover - a bug must not crash the client
             self._fail(RemoteProtocolError(f"Internal error on {self.where}: {exc!r}"))
+
+    async def _send(self, data: bytes) -> bool:
+        """Write `data` in slices, each under a fresh deadline, so the write timeout bounds
+        a silence of the socket (no byte accepted), not the time it takes to drain all that
+        h2 queued. False: the socket stalled and the connection has failed."""
+        view = memoryview(data) if len(data) > WRITE_SLICE else data
+        for start in range(0, len(data), WRITE_SLICE):
+            bound = self._write_bound()
+            if bound is None:
+                await self._stream.send_all(view[start : start + WRITE_SLICE])
+                continue
+            with trio.move_on_after(bound):
+                await self._stream.send_all(view[start : start + WRITE_SLICE])
+                continue
+            # The socket took nothing: every stream on it is stalled, not one.
+            self._fail(
+                WriteTimeout(
+                    f"Timed out writing to {self.where} (no byte accepted for {bound:g} s)"
+                )
+            )
+            close_stream_now(self._stream)
+            return False
+        return True
+
+    def _write_bound(self) -> float | None:
+        """How long the socket may accept nothing: the client's write timeout, or the longest
+        one among requests still sending or holding a stream with a body (None: unbounded).
+        A request's own (shorter) write timeout bounds its waits for flow-control credit."""
+        bound = self._write_timeout
+        for seconds in self._uploads.values():
+            if seconds is None or bound is None:
+                return None
+            if seconds > bound:
+                bound = seconds
+        return bound
 
     def _ping_deadline(self) -> float:
         if self._ping_interval is None:
