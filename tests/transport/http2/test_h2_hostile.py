@@ -317,3 +317,77 @@ async def test_whole_connection_stalled_fails_every_stream(nursery: trio.Nursery
         assert all(isinstance(exc, trioclient.WriteTimeout) for exc in errors)
         assert client.pool_statistics().connections == 0
         assert_quiet(client)
+
+
+# -- retry: a reused connection that dies before any response frame -----------------------------
+
+
+class DieOnSecond(h2_handlers.Echo):
+    """Answers the first request of each connection; when the second one's headers arrive,
+    drops the connection (FIN, or RST with ``rst``), after response ``head`` if asked."""
+
+    def __init__(self, *, rst: bool = False, head: bool = False, first: bool = False) -> None:
+        self.rst = rst
+        self.head = head
+        self.first = first  # drop on the very first request of the first connection
+
+    async def on_headers(self, request: Request) -> None:
+        dying = len(self.conn.requests) >= 2 or self.first
+        if not dying:
+            return
+        if self.head:
+            await self.conn.send_response(request.stream_id, 200, [], end_stream=False)
+            await trio.sleep(0.05)
+        self.conn.abort(rst=self.rst)
+
+    async def on_request(self, request: Request) -> None:
+        if len(self.conn.requests) < 2 and not self.first:
+            await super().on_request(request)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 10: HTTP/2 does not retry a dead reused connection")
+@pytest.mark.parametrize("rst", [False, True], ids=["fin", "rst"])
+async def test_idempotent_request_on_a_dead_reused_connection_is_retried(
+    nursery: trio.Nursery, rst: bool
+) -> None:
+    factory = HandlerFactory(lambda: DieOnSecond(rst=rst))
+    url = await serve_h2(nursery, factory)
+    async with trioclient.Client(**H2C, timeout=5) as client:
+        assert (await client.get(f"{url}/one")).status_code == 200
+        response = await client.get(f"{url}/two")  # dies on the first connection
+        assert response.json()["path"] == "/two"
+        assert len(factory.connections) == 2
+        assert_quiet(client)
+
+
+async def test_post_on_a_dead_reused_connection_is_not_retried(nursery: trio.Nursery) -> None:
+    factory = HandlerFactory(DieOnSecond)
+    url = await serve_h2(nursery, factory)
+    async with trioclient.Client(**H2C, timeout=5) as client:
+        assert (await client.get(f"{url}/one")).status_code == 200
+        with pytest.raises((trioclient.RemoteProtocolError, trioclient.ReadError)):
+            await client.post(f"{url}/two", content=b"once only")
+        assert len(factory.connections) == 1
+        assert_quiet(client)
+
+
+async def test_a_fresh_connection_dying_is_not_retried(nursery: trio.Nursery) -> None:
+    factory = HandlerFactory(lambda: DieOnSecond(first=True))
+    url = await serve_h2(nursery, factory)
+    async with trioclient.Client(**H2C, timeout=5) as client:
+        with pytest.raises((trioclient.RemoteProtocolError, trioclient.ReadError)):
+            await client.get(f"{url}/one")
+        assert len(factory.connections) == 1
+        assert_quiet(client)
+
+
+async def test_no_retry_once_a_response_frame_arrived(nursery: trio.Nursery) -> None:
+    factory = HandlerFactory(lambda: DieOnSecond(head=True))
+    url = await serve_h2(nursery, factory)
+    async with trioclient.Client(**H2C, timeout=5) as client:
+        assert (await client.get(f"{url}/one")).status_code == 200
+        with pytest.raises((trioclient.RemoteProtocolError, trioclient.ReadError)):
+            response = await client.get(f"{url}/two")
+            await response.aread()
+        assert len(factory.connections) == 1
+        assert_quiet(client)
