@@ -29,8 +29,8 @@ from .._origin import Origin
 from ._base import ResponseHead
 from ._connect import ConnectProgress, close_stream_now, format_address, is_readable, open_stream
 from ._h2_stream import H2Body
-from ._http2 import HTTP2Connection
-from ._http11 import H11Body, HTTP11Connection
+from ._http2 import HTTP2Connection, RetryOnNewConnection
+from ._http11 import H11Body, HTTP11Connection, StaleConnection
 from ._pool_state import PoolEntry
 
 if TYPE_CHECKING:
@@ -215,20 +215,42 @@ class Connection(PoolEntry):
         return http2
 
     async def exchange(
-        self, request: Request, event: h11.Request, pool_deadline: float, deadlines: Deadlines
+        self,
+        request: Request,
+        event: h11.Request,
+        pool_deadline: float,
+        deadlines: Deadlines,
+        *,
+        reused: bool = False,
     ) -> tuple[ResponseHead, H11Body | H2Body]:
         """Send `request` and receive its response head; the body is left on the wire.
 
         `event` is the request's h11 event (built before a connection was taken, so an
         invalid request costs none); HTTP/2 waits for a stream slot until `pool_deadline`.
+        `reused`: this request did not open the connection (HTTP/2 only; HTTP/1.1 knows).
+        An HTTP/2 connection that dies before the stream got any response frame then
+        raises `StaleConnection`, HTTP/1.1's rule, for the pool to retry.
         """
         http = self.http
         if isinstance(http, HTTP2Connection):
-            stream = await http.start_stream(request, pool_deadline, deadlines)
+            try:
+                stream = await http.start_stream(request, pool_deadline, deadlines)
+            except TransportError as exc:
+                if reused and http.dropped and not isinstance(exc, RetryOnNewConnection):
+                    raise StaleConnection(exc) from exc  # died before it could be sent
+                raise
             try:
                 head = await http.receive_response_head(stream, request, deadlines)
-            except BaseException:
+            except BaseException as exc:
                 http.abandon(stream)
+                if (
+                    reused
+                    and http.dropped
+                    and stream.head is None
+                    and isinstance(exc, TransportError)
+                    and not isinstance(exc, RetryOnNewConnection)
+                ):
+                    raise StaleConnection(exc) from exc
                 raise
             return head, H2Body(http, stream, request, deadlines)
         assert http is not None

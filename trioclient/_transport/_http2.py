@@ -17,6 +17,10 @@ pressure). The connection window is much larger, so one slow consumer cannot sta
 siblings. Uploads respect the server's windows; one WINDOW_UPDATE wakes every sender
 waiting for credit (a ParkingLot, `unpark_all`).
 
+A reused connection that dies (EOF, reset, I/O error: `dropped`) before a stream got any
+response frame is stale, as in HTTP/1.1: `Connection.exchange` raises `StaleConnection`
+and the pool resends an idempotent request once, on a new connection.
+
 GOAWAY: the connection takes no new streams. Streams the server never processed (above
 `last_stream_id`) fail with `RetryOnNewConnection` and the pool resends them on a new
 connection; the others finish, and the connection closes once idle. h2 moves its state
@@ -167,6 +171,7 @@ class HTTP2Connection:
         self.closed_reason: str | None = None
         self.error: TransportError | None = None  # set once the connection is unusable
         self.draining = False  # GOAWAY received: no new streams
+        self.dropped = False  # the connection died under us (EOF, reset, I/O error)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -385,9 +390,11 @@ class HTTP2Connection:
                 try:
                     data = await self._stream.receive_some(READ_SIZE)
                 except IO_ERRORS as exc:
+                    self.dropped = self.error is None and self.closed_reason is None
                     self._fail_from(exc, ReadError, f"reading from {self.where}")
                     return
                 if not data:
+                    self.dropped = self.error is None
                     self._fail(RemoteProtocolError(f"Server {self.where} closed the connection."))
                     return
                 self._last_received = trio.current_time()
@@ -581,6 +588,7 @@ class HTTP2Connection:
                     if not await self._send(data):
                         return
                 except IO_ERRORS as exc:
+                    self.dropped = self.error is None and self.closed_reason is None
                     self._fail_from(exc, WriteError, f"writing to {self.where}")
                     return
         except Exception as exc:  # pragma: no cover - a bug must not crash the client

@@ -116,9 +116,12 @@ class ConnectionPool:
             if conn is None:
                 conn = await self._wait(origin, request, pool_deadline, deadlines, may_multiplex)
             try:
-                if conn.http is None:
+                reused = conn.http is not None
+                if not reused:
                     await self._connect(conn, request, deadlines)
-                head, body = await conn.exchange(request, event, pool_deadline, deadlines)
+                head, body = await conn.exchange(
+                    request, event, pool_deadline, deadlines, reused=reused
+                )
             except StaleConnection as stale:
                 self.release(conn, reusable=False)
                 if can_retry:

@@ -345,7 +345,6 @@ class DieOnSecond(h2_handlers.Echo):
             await super().on_request(request)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: HTTP/2 does not retry a dead reused connection")
 @pytest.mark.parametrize("rst", [False, True], ids=["fin", "rst"])
 async def test_idempotent_request_on_a_dead_reused_connection_is_retried(
     nursery: trio.Nursery, rst: bool
