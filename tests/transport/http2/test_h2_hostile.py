@@ -15,6 +15,7 @@ import trio
 from h2.errors import ErrorCodes
 from h2.settings import SettingCodes
 from helpers import assert_quiet
+from hyperframe.frame import PingFrame
 from servers import h2_handlers
 from servers.h2_raw import H2Handler, HandlerFactory, Request, serve_h2
 
@@ -389,4 +390,44 @@ async def test_no_retry_once_a_response_frame_arrived(nursery: trio.Nursery) -> 
             response = await client.get(f"{url}/two")
             await response.aread()
         assert len(factory.connections) == 1
+        assert_quiet(client)
+
+
+class NoPingAck(h2_handlers.Stall):
+    """Never answers, and never acknowledges a PING (h2 would ACK it by itself)."""
+
+    async def on_connect(self) -> None:
+        h2_conn = self.conn.h2
+        receive = h2_conn._receive_ping_frame
+
+        def swallow_ack(frame: PingFrame) -> tuple[list[object], list[object]]:
+            _frames, events = receive(frame)
+            return [], events
+
+        h2_conn._frame_dispatch_table[PingFrame] = swallow_ack
+
+
+@pytest.mark.xfail(strict=True, reason="reset streams unconfirmed forever starve the connection")
+async def test_unacknowledged_reset_ping_retires_the_connection(
+    nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that never ACKs the PING would keep our reset streams counted forever and
+    the connection starved of slots: after RESET_ACK_PATIENCE the connection takes no new
+    streams and the request goes to a new one."""
+    from trioclient._transport import _http2
+
+    monkeypatch.setattr(_http2, "RESET_ACK_PATIENCE", 0.2, raising=False)
+    factory = HandlerFactory(NoPingAck)
+    url = await serve_h2(nursery, factory, settings={SettingCodes.MAX_CONCURRENT_STREAMS: 2})
+    async with trioclient.Client(**H2C, timeout=trioclient.Timeout(5, pool=3)) as client:
+        for index in range(2):
+            with trio.move_on_after(0.1):
+                await client.get(f"{url}/{index}")
+        first = factory.connections[0]
+        await first.wait_for(lambda: len(first.resets) == 2)
+        with trio.move_on_after(1.5):
+            await client.get(f"{url}/third")
+        assert len(factory.connections) == 2
+        second = factory.connections[1]
+        assert [request.path for request in second.requests.values()] == ["/third"]
         assert_quiet(client)
