@@ -84,6 +84,9 @@ STREAM_WINDOW = 1024 * 1024
 CONNECTION_WINDOW = 16 * 1024 * 1024
 MAX_STREAMS = 1000  # our own ceiling, whatever the server allows
 MAX_HEAD_SIZE = 100 * 1024
+# How long a stream slot waits for the PING ACK that confirms our resets (see _count_reset)
+# before the connection is retired as one whose server may count them forever.
+RESET_ACK_PATIENCE = 10.0
 # h2's connection transitions, except that a received GOAWAY leaves the connection open.
 _TRANSITIONS = {
     **h2.connection.H2ConnectionStateMachine._transitions,
@@ -167,6 +170,7 @@ class HTTP2Connection:
         # Streams we reset that the server may still count as open (see _count_reset).
         self._resets_pending = 0
         self._resets_covered = 0  # how many of them the PING in flight will confirm
+        self._reset_ping_sent = 0.0  # when that PING was queued
         self._last_received = 0.0
         self.closed_reason: str | None = None
         self.error: TransportError | None = None  # set once the connection is unusable
@@ -208,12 +212,25 @@ class HTTP2Connection:
             # The server lowered its limit below what the pool granted, or streams we reset
             # still count on its side (see _count_reset): wait for a slot.
             self._check_usable(request)
-            with trio.move_on_at(pool_deadline):
+            deadline = pool_deadline
+            if self._resets_covered:  # a PING confirming resets is in flight
+                deadline = min(deadline, self._reset_ping_sent + RESET_ACK_PATIENCE)
+            with trio.move_on_at(deadline):
                 await self._slots.park()
+                continue
             if trio.current_time() >= pool_deadline:
                 raise RetryOnNewConnection(
                     f"No stream slot freed on {self.where} in time", request=request
                 )
+            # Unanswered: the resets may count on the server's side forever. Retire the
+            # connection (its open streams finish) rather than starve on it.
+            if not self.draining:
+                self._take_no_new_streams()
+                self._slots.unpark_all()
+            raise RetryOnNewConnection(
+                f"{self.where} left a PING unanswered for {RESET_ACK_PATIENCE:g} s",
+                request=request,
+            )
         self._check_usable(request)
         # Validated before h2 is called: h2 validates while it encodes, so a refusal there
         # leaves the stream counted as open and HPACK entries the server never saw.
@@ -496,7 +513,9 @@ class HTTP2Connection:
     # counting against the server's limit until the server acknowledges a PING sent after
     # the RST_STREAM: frames are processed in order, and nginx writes its PING ACK in the same
     # pass as the frames it had queued for the reset streams. One PING covers every reset
-    # queued before it; at most one is in flight (the rule Go's HTTP/2 client adopted).
+    # queued before it; at most one is in flight (the rule Go's HTTP/2 client adopted). A
+    # server that leaves that PING unanswered for RESET_ACK_PATIENCE while a request waits
+    # for a slot gets no new streams: the request goes to another connection.
 
     def _count_reset(self) -> None:
         """We queued RST_STREAM on an open stream: it counts until a PING ACK."""
@@ -506,6 +525,7 @@ class HTTP2Connection:
 
     def _ping_for_resets(self) -> None:
         self._resets_covered = self._resets_pending
+        self._reset_ping_sent = trio.current_time()
         self._h2.ping(_RESET_PING)
         self._want_write()
 
