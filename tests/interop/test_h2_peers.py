@@ -134,7 +134,7 @@ async def test_nginx_cancellation_storm_trips_no_stream_limit(tls_ca) -> None:
                         nursery.start_soon(storm, "/big.bin" if index % 2 else "/index.txt")
             (conn,) = [entry.http for entry in client._transport._pool._books.entries()]
             opened = conn._h2.highest_outbound_stream_id // 2  # type: ignore[union-attr]
-            assert opened > 200  # a storm indeed (the reader parses ~1 MiB per big.bin stream)
+            assert opened > 100  # a storm indeed (the reader parses ~1 MiB per big.bin stream)
             log = server.log()
             assert "concurrent streams exceeded" not in log
             assert "too many refused streams" not in log

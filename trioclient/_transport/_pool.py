@@ -17,7 +17,10 @@ waiter is either withdrawn by its abort callback (cancelled first) or handed an 
 
 HTTP/2 connections are shared: the books count their streams, not only the connection,
 and their reader and writer tasks run in the client's nursery. A stream the server never
-processed (GOAWAY, REFUSED_STREAM) is resent on a new connection, a few times at most.
+processed (GOAWAY, REFUSED_STREAM) is resent, a few times at most (after GOAWAY on a new
+connection; after REFUSED_STREAM on whichever the pool picks, possibly the same one). A
+reused connection, HTTP/1.1 or HTTP/2, that dies before any response byte or frame raises
+`StaleConnection`: an idempotent request with a replayable body is resent once.
 
 The pool's own background work (closing idle connections at their keep-alive expiry) runs in
 the client's nursery through `run_housekeeping`. Closing the pool closes every connection,
