@@ -389,7 +389,12 @@ class Deadlines:
 
     def read(self) -> float:
         """The deadline for the next byte of the response."""
-        return self.after(self.timeout.read)
+        # `after` inlined: this runs for every read of every response.
+        seconds = self.timeout.read
+        if seconds is None:
+            return self.total
+        deadline = trio.current_time() + seconds
+        return deadline if deadline < self.total else self.total
 
     def write(self) -> float:
         """The deadline for the next piece of the request to be accepted."""
@@ -397,7 +402,11 @@ class Deadlines:
 
     def pool(self) -> float:
         """The deadline for getting a connection from the pool."""
-        return self.after(self.timeout.pool)
+        seconds = self.timeout.pool  # `after` inlined, as in `read`: once per request
+        if seconds is None:
+            return self.total
+        deadline = trio.current_time() + seconds
+        return deadline if deadline < self.total else self.total
 
     def why(self, deadline: float, seconds: float | None, what: str = "") -> str:
         """Which bound `deadline` came from, for an error message."""

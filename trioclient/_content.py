@@ -31,11 +31,11 @@ import trio
 from ._config import describe
 from ._types import RequestContent, RequestData
 
-__all__ = ["close_abandoned", "encode_request", "needs_zero_length"]
+__all__ = ["METHODS_WITH_BODY", "close_abandoned", "encode_request", "needs_zero_length"]
 
 _JSON: Final = b"application/json"
 _FORM: Final = b"application/x-www-form-urlencoded"
-_METHODS_WITH_BODY: Final = frozenset({b"POST", b"PUT", b"PATCH"})
+METHODS_WITH_BODY: Final = frozenset({b"POST", b"PUT", b"PATCH"})
 
 _Body: TypeAlias = "bytes | AsyncIterable[bytes]"
 
@@ -46,7 +46,7 @@ def needs_zero_length(method: bytes) -> bool:
     True for the methods that are expected to carry a body (POST, PUT, PATCH), so servers
     that insist on a length (411 Length Required) accept them.
     """
-    return method in _METHODS_WITH_BODY
+    return method in METHODS_WITH_BODY
 
 
 def encode_request(

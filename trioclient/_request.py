@@ -9,7 +9,7 @@ from typing import Any
 import trio
 
 from ._config import describe
-from ._content import encode_request, needs_zero_length
+from ._content import METHODS_WITH_BODY, encode_request
 from ._exceptions import RequestNotRead
 from ._headers import Headers, check_header_safety
 from ._types import HeaderTypes, QueryParamTypes, RequestContent, RequestData
@@ -121,7 +121,7 @@ class Request:
             headers._prepend(b"Host", self.url.netloc)
         if (
             not self._body
-            and needs_zero_length(self._method_bytes)
+            and self._method_bytes in METHODS_WITH_BODY  # the rule of needs_zero_length()
             and not headers._has(b"content-length")
             and not headers._has(b"transfer-encoding")
         ):

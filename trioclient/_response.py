@@ -525,7 +525,8 @@ class _BodyIterator:
         self._done = False
         self._checkpoint = checkpoint
         self._chunker = ByteChunker(chunk_size) if chunk_size else None
-        self._decoder: ContentDecoder = IdentityDecoder()
+        # Without a coding no decoder is called (`_step` says so); this one is never fed.
+        self._decoder: ContentDecoder = _NO_CODING
         self._step = sys.maxsize  # no coding: chunks pass through as they came
         self._ended = False  # the raw body has ended (the decoder may still hold output)
         self._draining = False  # the decoder's last step gave output: it may have more
@@ -548,10 +549,10 @@ class _BodyIterator:
             declared = _content_length(response)
             if declared is not None and declared > limit:
                 raise response._too_large(limit, declared, declared=True)
-        coding = response.headers.get("content-encoding") if decode else None
-        if coding:  # the common case, none, keeps the IdentityDecoder made above
+        codings = response.headers._get_raw(b"content-encoding") if decode else None
+        if codings:  # the common case, none, keeps the IdentityDecoder made above
             try:
-                self._decoder = decoder_for(coding)
+                self._decoder = decoder_for(b", ".join(codings).decode("latin-1"))
             except DecodingError as exc:
                 response._close()
                 if response._request is not None:
@@ -585,26 +586,34 @@ class _BodyIterator:
     async def _pull(self) -> None:
         response = self._response
         stream = response._stream
-        if stream is None or response.is_closed:
+        # `_closed`, not `is_closed`: a stream the transport closed under us says so itself
+        # (StreamClosed naming the reason) on the read below, and this runs per chunk.
+        if stream is None or response._closed:
             raise response._closed_error()
         decoder = self._decoder
         try:
-            if self._draining:
-                # Output without a network read: this is the checkpoint between steps.
-                await trio.lowlevel.checkpoint()
-            else:
-                raw = await stream.receive_some()
-                if raw:
-                    response.num_bytes_downloaded += len(raw)
-                    decoder.feed(raw)
+            if self._step == sys.maxsize:
+                # No coding: the bytes as they came (the common case, so no decoder calls).
+                data = await stream.receive_some()
+                if data:
+                    response.num_bytes_downloaded += len(data)
                 else:
                     self._ended = True
-                    decoder.finish()
-            data = decoder.read(self._step)
-            # Without a coding, `read` hands back all that was fed: nothing is left to drain,
-            # so the next pull reads the network (no extra checkpoint per chunk). A coding's
-            # step may leave output behind: drain it, a checkpoint between steps.
-            self._draining = bool(data) and self._step != sys.maxsize
+            else:
+                if self._draining:
+                    # Output without a network read: the checkpoint between steps.
+                    await trio.lowlevel.checkpoint()
+                else:
+                    raw = await stream.receive_some()
+                    if raw:
+                        response.num_bytes_downloaded += len(raw)
+                        decoder.feed(raw)
+                    else:
+                        self._ended = True
+                        decoder.finish()
+                data = decoder.read(self._step)
+                # A step may leave output behind: drain it next, with a checkpoint.
+                self._draining = bool(data)
             self._done = self._ended and not data
             limit = self._limit
             if limit is not None:
@@ -620,7 +629,14 @@ class _BodyIterator:
             raise
         if self._done:
             response._close()
-        self._push(data)
+        if self._chunker is None:
+            if data:
+                self._pending.append(data)
+        else:
+            self._push(data)
+
+
+_NO_CODING = IdentityDecoder()
 
 
 class _DecodingIterator(Generic[_In, _Out]):

@@ -89,11 +89,17 @@ class SendPipeline:
             # hot path, and a method of its own would cost a coroutine frame per request).
             request.extensions["deadlines"] = deadlines
             transport = self._transport
-            if self._mounts:
+            if self._mounts._entries:
                 transport = self._mounts.lookup(request.url, transport)
             started = time.perf_counter()
             response = await transport.handle_request(request)
-            self._adopt_response(response, request, started)
+            # httpx's `elapsed`: from sending the request until the response is closed.
+            response._started = started
+            if response._elapsed is not None and response._stream is None:
+                response._elapsed = datetime.timedelta(seconds=time.perf_counter() - started)
+            if response._request is None:
+                response._request = request
+            response.default_encoding = self.default_encoding
             if history:
                 response.history = list(history)
             if not response.has_redirect_location:
@@ -119,16 +125,6 @@ class SendPipeline:
                 response._close()
             history.append(response)
             request = next_request
-
-    def _adopt_response(self, response: Response, request: Request, started: float) -> None:
-        """What the client sets on every response a transport returns."""
-        # httpx's `elapsed`: from sending the request until the response is closed.
-        response._started = started
-        if response._elapsed is not None and response._stream is None:
-            response._elapsed = datetime.timedelta(seconds=time.perf_counter() - started)
-        if response._request is None:
-            response._request = request
-        response.default_encoding = self.default_encoding
 
 
 class StreamContext:

@@ -340,4 +340,6 @@ async def test_soak(
     )
     assert after_exit == trioclient.PoolStatistics(0, 0, 0, 0, 0, 0), context
     assert [str(w) for w in caught] == [], f"{context} warnings (ResourceWarning: a leak)"
-    assert fds_after == fds_before, f"{context} file descriptors {fds_before} -> {fds_after}"
+    # At most the baseline: in the full suite, sockets other tests left to the collector or
+    # to their servers' threads may close during the soak, so the count can also drop.
+    assert fds_after <= fds_before, f"{context} file descriptors {fds_before} -> {fds_after}"

@@ -75,12 +75,12 @@ class H2Body:
     """Raw body bytes of one HTTP/2 response. Closing it gives the stream up (`abandon`);
     the pool's wrapper (`PooledStream`) gives the connection's stream slot back."""
 
-    __slots__ = ("_deadlines", "_h2", "_request", "_stream")
+    __slots__ = ("_deadlines", "_h2", "_request", "_stream", "driver")
 
     def __init__(
         self, http: HTTP2Connection, stream: H2Stream, request: Request, deadlines: Deadlines
     ) -> None:
-        self._h2 = http
+        self._h2 = self.driver = http  # `driver.closed_reason`: read by the pool's wrapper
         self._stream = stream
         self._request = request
         self._deadlines = deadlines

@@ -84,7 +84,10 @@ class HTTPTransport(Transport):
     # frame per request on the hot path; awaiting it is the same to the caller.
     def handle_request(self, request: Request) -> Coroutine[Any, Any, Response]:
         """Send `request` over a pooled connection; the response body is left on the wire."""
-        return self._pool.handle_request(request, Deadlines.of(request))
+        deadlines = request.extensions.get("deadlines")
+        if not isinstance(deadlines, Deadlines):  # not sent by a client: start them now
+            deadlines = Deadlines.of(request)
+        return self._pool.handle_request(request, deadlines)
 
     async def aclose(self) -> None:
         """Close every connection, and with them every response still being read."""

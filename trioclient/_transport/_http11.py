@@ -310,10 +310,10 @@ class H11Body:
     failure or early close means for the connection.
     """
 
-    __slots__ = ("_deadlines", "_http", "_request")
+    __slots__ = ("_deadlines", "_http", "_request", "driver")
 
     def __init__(self, http: HTTP11Connection, request: Request, deadlines: Deadlines) -> None:
-        self._http = http
+        self._http = self.driver = http  # `driver.closed_reason`: read by the pool's wrapper
         self._request = request
         self._deadlines = deadlines
 

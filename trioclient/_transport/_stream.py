@@ -10,12 +10,15 @@ of a network error.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
 
 from .._exceptions import StreamClosed
-from .._response import RawStream
+
+if TYPE_CHECKING:
+    from ._h2_stream import H2Body
+    from ._http11 import H11Body
 
 __all__ = ["PooledStream", "Releaser"]
 
@@ -29,10 +32,12 @@ class Releaser(Protocol):
 class PooledStream:
     """A driver's body plus the pool's release: the Response reads through this."""
 
-    __slots__ = ("_body", "_conn", "_done", "_pool")
+    __slots__ = ("_body", "_conn", "_done", "_driver", "_pool")
 
-    def __init__(self, body: RawStream, pool: Releaser, conn: object) -> None:
+    def __init__(self, body: H11Body | H2Body, pool: Releaser, conn: object) -> None:
         self._body = body
+        # The driver's own attribute, read directly: checked on every chunk (hot path).
+        self._driver = body.driver
         self._pool = pool
         self._conn = conn  # given back once, reusable only if the body was read to its end
         self._done = False
@@ -40,7 +45,7 @@ class PooledStream:
     @property
     def closed_reason(self) -> str | None:
         """Why the pool closed the connection under this body (the client closed), if so."""
-        return None if self._done else self._body.closed_reason
+        return None if self._done else self._driver.closed_reason
 
     @property
     def trailers(self) -> list[tuple[bytes, bytes]]:
@@ -51,7 +56,7 @@ class PooledStream:
         """The next raw body chunk; b"" at the end of the body."""
         if self._done:
             raise StreamClosed()
-        reason = self._body.closed_reason
+        reason = self._driver.closed_reason
         if reason is not None:
             self._give_back(reusable=False)
             raise StreamClosed(f"The response stream was closed because {reason}.")
@@ -66,7 +71,8 @@ class PooledStream:
 
     def close(self) -> None:
         """Give the connection back: reusable only if the body was read to its end."""
-        self._give_back(reusable=False)
+        if not self._done:
+            self._give_back(reusable=False)
 
     @trio.lowlevel.enable_ki_protection
     def _give_back(self, *, reusable: bool) -> None:
