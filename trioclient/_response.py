@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import json as jsonlib
+import sys
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
@@ -335,6 +336,16 @@ class Response:
         iterator = _BodyIterator(self, decode=True, chunk_size=None, checkpoint=False)
         if checkpoint:
             await trio.lowlevel.checkpoint()
+        stream = self._stream
+        if iterator._step == sys.maxsize and stream is not None and not iterator._done:
+            # No coding: `_pull`'s own steps without a coroutine per chunk (the hot path).
+            while not iterator._done:
+                try:
+                    data = await stream.receive_some()
+                except BaseException:
+                    self._close()
+                    raise
+                iterator._take_plain(data)
         while not iterator._done:
             await iterator._pull()
         parts = iterator._pending

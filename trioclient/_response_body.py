@@ -215,30 +215,31 @@ class _BodyIterator:
         # (StreamClosed naming the reason) on the read below, and this runs per chunk.
         if stream is None or response._closed:
             raise response._closed_error()
+        if self._step == sys.maxsize:
+            # No coding: the bytes as they came (the common case, so no decoder calls).
+            try:
+                data = await stream.receive_some()
+            except BaseException:
+                response._close()
+                raise
+            self._take_plain(data)
+            return
         decoder = self._decoder
         try:
-            if self._step == sys.maxsize:
-                # No coding: the bytes as they came (the common case, so no decoder calls).
-                data = await stream.receive_some()
-                if data:
-                    response.num_bytes_downloaded += len(data)
+            if self._draining:
+                # Output without a network read: the checkpoint between steps.
+                await trio.lowlevel.checkpoint()
+            else:
+                raw = await stream.receive_some()
+                if raw:
+                    response.num_bytes_downloaded += len(raw)
+                    decoder.feed(raw)
                 else:
                     self._ended = True
-            else:
-                if self._draining:
-                    # Output without a network read: the checkpoint between steps.
-                    await trio.lowlevel.checkpoint()
-                else:
-                    raw = await stream.receive_some()
-                    if raw:
-                        response.num_bytes_downloaded += len(raw)
-                        decoder.feed(raw)
-                    else:
-                        self._ended = True
-                        decoder.finish()
-                data = decoder.read(self._step)
-                # A step may leave output behind: drain it next, with a checkpoint.
-                self._draining = bool(data)
+                    decoder.finish()
+            data = decoder.read(self._step)
+            # A step may leave output behind: drain it next, with a checkpoint.
+            self._draining = bool(data)
             self._done = self._ended and not data
             limit = self._limit
             if limit is not None:
@@ -259,6 +260,28 @@ class _BodyIterator:
                 self._pending.append(data)
         else:
             self._push(data)
+
+    def _take_plain(self, data: bytes) -> None:
+        """What a read of a body without a coding gave: counted, capped, kept; the
+        response is closed at the body's end (or when the cap is passed)."""
+        response = self._response
+        if data:
+            response.num_bytes_downloaded += len(data)
+            limit = self._limit
+            if limit is not None:
+                self._received += len(data)
+                if self._received > limit:
+                    response._close()
+                    raise response._too_large(limit, self._received, declared=False)
+            if self._chunker is None:
+                self._pending.append(data)
+            else:
+                self._push(data)
+        else:
+            self._ended = self._done = True
+            response._close()
+            if self._chunker is not None:
+                self._push(data)
 
 
 _NO_CODING = IdentityDecoder()
