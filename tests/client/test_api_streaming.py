@@ -583,3 +583,27 @@ async def test_chunked_trailers_are_on_the_response(nursery: trio.Nursery) -> No
         assert (await client.get(url.replace("127.0.0.1", "localhost"))).trailers == {
             "x-checksum": "abc123"
         }
+
+
+@pytest.mark.xfail(strict=True, reason="trailers are read off the connection, not kept")
+async def test_trailers_stay_with_their_response_when_the_connection_is_reused(
+    nursery: trio.Nursery,
+) -> None:
+    """The trailers belong to the response, not to the connection that carried it: the next
+    request on the same keep-alive connection must not change them."""
+
+    async def handler(stream: BufferedStream) -> None:
+        for checksum in (b"first", b"second"):
+            await read_request(stream)
+            await stream.send_all(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n"
+                b"5\r\nhello\r\n0\r\nX-Checksum: " + checksum + b"\r\n\r\n"
+            )
+
+    url = await serve_raw(nursery, handler)
+    async with trioclient.Client() as client:
+        first = await client.get(url)
+        second = await client.get(url)
+        assert client.pool_statistics().connections == 1  # the same connection, reused
+        assert second.trailers["x-checksum"] == "second"
+        assert first.trailers["x-checksum"] == "first"
