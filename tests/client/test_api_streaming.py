@@ -585,7 +585,6 @@ async def test_chunked_trailers_are_on_the_response(nursery: trio.Nursery) -> No
         }
 
 
-@pytest.mark.xfail(strict=True, reason="trailers are read off the connection, not kept")
 async def test_trailers_stay_with_their_response_when_the_connection_is_reused(
     nursery: trio.Nursery,
 ) -> None:

@@ -32,7 +32,7 @@ class Releaser(Protocol):
 class PooledStream:
     """A driver's body plus the pool's release: the Response reads through this."""
 
-    __slots__ = ("_body", "_conn", "_done", "_driver", "_pool")
+    __slots__ = ("_body", "_conn", "_done", "_driver", "_pool", "_trailers")
 
     def __init__(self, body: H11Body | H2Body, pool: Releaser, conn: object) -> None:
         self._body = body
@@ -41,6 +41,9 @@ class PooledStream:
         self._pool = pool
         self._conn = conn  # given back once, reusable only if the body was read to its end
         self._done = False
+        # Taken at the body's end: an HTTP/1.1 connection holds only its current exchange's
+        # trailers, and it may serve the next request before the caller looks at these.
+        self._trailers: list[tuple[bytes, bytes]] = []
 
     @property
     def closed_reason(self) -> str | None:
@@ -50,7 +53,7 @@ class PooledStream:
     @property
     def trailers(self) -> list[tuple[bytes, bytes]]:
         """Trailing headers, once the body was read to its end."""
-        return self._body.trailers if self._done else []
+        return self._trailers
 
     async def receive_some(self) -> bytes:
         """The next raw body chunk; b"" at the end of the body."""
@@ -66,6 +69,7 @@ class PooledStream:
             self._give_back(reusable=False)
             raise
         if not chunk:
+            self._trailers = self._body.trailers
             self._give_back(reusable=True)
         return chunk
 
