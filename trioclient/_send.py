@@ -71,9 +71,9 @@ class SendPipeline:
                         response.history = history + response.history
                         return response
                 except BaseException:
-                    response._close()
+                    await response._finalize()
                     raise
-                response._close()
+                await response._finalize()
                 history.append(response)
         finally:
             flow.close()
@@ -110,7 +110,7 @@ class SendPipeline:
                 except (UnsupportedProtocol, RemoteProtocolError):
                     response.next_request = None  # a redirect we could not follow anyway
                 except BaseException:
-                    response._close()  # nobody else holds it yet: give the connection back
+                    await response._finalize()  # nobody else holds it: give the connection back
                     raise
                 return response
             try:
@@ -122,7 +122,7 @@ class SendPipeline:
                     )
                 await response._read_all(checkpoint=False)
             finally:
-                response._close()
+                await response._finalize()
             history.append(response)
             request = next_request
 

@@ -156,7 +156,6 @@ async def test_exiting_a_client_that_was_never_entered() -> None:
         await client.__aexit__(None, None, None)
 
 
-@pytest.mark.xfail(strict=True, reason="the redirect loop only drops the body iterator")
 async def test_a_redirect_body_abandoned_by_an_error_is_closed_at_once() -> None:
     """A redirect hop whose streamed body fails part-way (here: over max_response_size) has
     its body generator closed before the error leaves `get`, not by the garbage collector."""
