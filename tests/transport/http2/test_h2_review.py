@@ -1,0 +1,55 @@
+"""Regressions found reading the HTTP/2 driver again (review of the transport-seam change):
+a malformed `:status`, and the keepalive PING loop."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+from helpers import assert_quiet
+from servers.h2_raw import H2Handler, HandlerFactory, Request, serve_h2
+from servers.raw import BufferedStream, serve_raw
+
+import trioclient
+
+H2C = {"http1": False, "http2": True}
+
+
+class BadStatus(H2Handler):
+    """Answers with a `:status` that is not three digits (h2 does not check it)."""
+
+    config = {"validate_outbound_headers": False, "normalize_outbound_headers": False}
+
+    async def on_request(self, request: Request) -> None:
+        await self.conn.send_headers(request.stream_id, [(b":status", b"abc")])
+        await self.conn.send_data(request.stream_id, b"x", end_stream=True)
+
+
+@pytest.mark.xfail(strict=True, reason="int(:status) raised a bare ValueError")
+async def test_a_status_that_is_not_three_digits_is_a_remote_protocol_error(
+    nursery: trio.Nursery,
+) -> None:
+    url = await serve_h2(nursery, HandlerFactory(BadStatus))
+    async with trioclient.Client(**H2C, timeout=5) as client:
+        with pytest.raises(trioclient.RemoteProtocolError, match=":status"):
+            await client.get(f"{url}/x")
+        assert_quiet(client)
+
+
+@pytest.mark.xfail(strict=True, reason="the writer re-sent the PING in a tight loop")
+async def test_an_unanswered_keepalive_ping_is_sent_once_not_in_a_loop(
+    nursery: trio.Nursery,
+) -> None:
+    """A peer that never answers gets one keepalive PING per silence, then the connection is
+    dropped at twice the interval; never a stream of PINGs in between."""
+    received = bytearray()
+
+    async def silent(stream: BufferedStream) -> None:
+        with trio.move_on_after(3):
+            while data := await stream.receive_some():
+                received.extend(data)
+
+    url = await serve_raw(nursery, silent)
+    async with trioclient.Client(**H2C, http2_ping_interval=0.2, timeout=5) as client:
+        with pytest.raises(trioclient.ReadError, match="PING"):
+            await client.get(f"{url}/x")
+    assert received.count(b"trioclnt") <= 2
