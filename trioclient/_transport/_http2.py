@@ -172,6 +172,7 @@ class HTTP2Connection:
         self._resets_covered = 0  # how many of them the PING in flight will confirm
         self._reset_ping_sent = 0.0  # when that PING was queued
         self._last_received = 0.0
+        self._keepalive_for = -math.inf  # the _last_received our keepalive PING was sent for
         self.closed_reason: str | None = None
         self.error: TransportError | None = None  # set once the connection is unusable
         self.draining = False  # GOAWAY received: no new streams
@@ -296,6 +297,12 @@ class HTTP2Connection:
         headers = []
         for name, value in stream.head:
             if name == b":status":
+                # h2 checks that :status is there, not what it says.
+                if len(value) != 3 or not value.isdigit():
+                    raise RemoteProtocolError(
+                        f"The server {self.where} sent an invalid :status {value[:20]!r}",
+                        request=request,
+                    )
                 status = int(value)
             elif not name.startswith(b":"):
                 headers.append((name, name, value))  # HTTP/2 names are lowercase already
@@ -650,9 +657,13 @@ class HTTP2Connection:
         return bound
 
     def _ping_deadline(self) -> float:
-        if self._ping_interval is None:
+        interval = self._ping_interval
+        if interval is None:
             return math.inf
-        return self._last_received + self._ping_interval
+        if self._keepalive_for == self._last_received:
+            # This silence already got its PING: next stop, giving up (not another PING).
+            return self._last_received + 2 * interval
+        return self._last_received + interval
 
     def _ping_or_give_up(self) -> None:
         interval = self._ping_interval
@@ -662,6 +673,7 @@ class HTTP2Connection:
             self._fail(ReadError(f"{self.where} did not answer a PING within {interval:g} s"))
             close_stream_now(self._stream)
             return
+        self._keepalive_for = self._last_received
         self._h2.ping(b"trioclnt")
 
     # -- helpers --------------------------------------------------------------------------

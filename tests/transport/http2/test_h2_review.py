@@ -24,7 +24,6 @@ class BadStatus(H2Handler):
         await self.conn.send_data(request.stream_id, b"x", end_stream=True)
 
 
-@pytest.mark.xfail(strict=True, reason="int(:status) raised a bare ValueError")
 async def test_a_status_that_is_not_three_digits_is_a_remote_protocol_error(
     nursery: trio.Nursery,
 ) -> None:
@@ -35,7 +34,6 @@ async def test_a_status_that_is_not_three_digits_is_a_remote_protocol_error(
         assert_quiet(client)
 
 
-@pytest.mark.xfail(strict=True, reason="the writer re-sent the PING in a tight loop")
 async def test_an_unanswered_keepalive_ping_is_sent_once_not_in_a_loop(
     nursery: trio.Nursery,
 ) -> None:
