@@ -31,7 +31,13 @@ import trio
 from ._config import describe
 from ._types import RequestContent, RequestData
 
-__all__ = ["METHODS_WITH_BODY", "close_abandoned", "encode_request", "needs_zero_length"]
+__all__ = [
+    "METHODS_WITH_BODY",
+    "checked_chunk",
+    "close_abandoned",
+    "encode_request",
+    "needs_zero_length",
+]
 
 _JSON: Final = b"application/json"
 _FORM: Final = b"application/x-www-form-urlencoded"
@@ -147,6 +153,17 @@ def _encode_json(json: Any) -> tuple[dict[bytes, bytes], _Body]:
         raise ValueError(f"json cannot be sent: {exc}") from exc
     body = text.encode("utf-8")
     return {**_sized(body), b"Content-Type": _JSON}, body
+
+
+def checked_chunk(chunk: object, what: str = "request") -> bytes | bytearray | memoryview:
+    """`chunk` if it is bytes-like; a TypeError naming what the body yielded otherwise.
+
+    (`bytes(chunk)` would turn an int into that many zero bytes, and a str into an error
+    that names nothing.)
+    """
+    if not isinstance(chunk, (bytes, bytearray, memoryview)):
+        raise TypeError(f"A {what} body stream must yield bytes, got {type(chunk).__name__}")
+    return chunk
 
 
 async def close_abandoned(iterator: AsyncIterator[bytes]) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import trio
 
 from ._config import describe
-from ._content import METHODS_WITH_BODY, encode_request
+from ._content import METHODS_WITH_BODY, checked_chunk, encode_request
 from ._exceptions import RequestNotRead
 from ._headers import Headers, check_header_safety
 from ._types import HeaderTypes, QueryParamTypes, RequestContent, RequestData
@@ -145,7 +145,7 @@ class Request:
         if isinstance(body, bytes):
             await trio.lowlevel.checkpoint()
             return body
-        parts = [bytes(chunk) async for chunk in body]
+        parts = [bytes(checked_chunk(chunk)) async for chunk in body]
         self._body = b"".join(parts)
         # The iterable is the caller's and may never await: checkpoint regardless.
         await trio.lowlevel.checkpoint()

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 import trio
 
-from ._content import close_abandoned
+from ._content import checked_chunk, close_abandoned
 from ._decoders import (
     STEP,
     ByteChunker,
@@ -35,7 +35,7 @@ from ._decoders import (
     TextDecoder,
     decoder_for,
 )
-from ._exceptions import DecodingError, StreamConsumed
+from ._exceptions import DecodingError, StreamClosed, StreamConsumed
 
 if TYPE_CHECKING:
     from ._response import Response
@@ -67,33 +67,51 @@ class RawStream(Protocol):
 class _IterableStream:
     """Adapts a user-supplied async iterable to the raw-stream protocol.
 
-    Closing it early (sync) only stops reading; `finalize()` then closes the iterator at
-    once (an async generator's `finally` runs now, not whenever the garbage collector
-    finds it, outside any cancel scope).
+    Closing it early (sync) only stops reading, and a later read raises StreamClosed (never
+    b"", which would pass for the body's end); `finalize()` then closes the iterator at once
+    (an async generator's `finally` runs now, not whenever the garbage collector finds it).
+    If another task is inside the iterator's `__anext__` at that moment, that reader closes
+    it when `__anext__` returns: an iterator cannot be closed while it runs.
     """
 
-    __slots__ = ("_abandoned", "_iterator")
+    __slots__ = ("_abandoned", "_closed", "_iterator", "_reading")
 
     def __init__(self, iterable: AsyncIterable[bytes]) -> None:
         self._iterator: AsyncIterator[bytes] | None = iterable.__aiter__()
         self._abandoned: AsyncIterator[bytes] | None = None
+        self._closed = False  # closed before its end
+        self._reading = False  # a task is inside __anext__
 
     async def receive_some(self) -> bytes:
-        if self._iterator is None:
+        iterator = self._iterator
+        if iterator is None:
+            if self._closed:
+                raise StreamClosed()
             return b""
+        self._reading = True
         try:
-            return bytes(await self._iterator.__anext__())
+            chunk = await iterator.__anext__()
         except StopAsyncIteration:
             self._iterator = None
             return b""
+        finally:
+            self._reading = False
+        if self._closed:  # closed by another task while we were inside __anext__
+            self._abandoned = None
+            await close_abandoned(iterator)
+            raise StreamClosed()
+        return bytes(checked_chunk(chunk, "response"))
 
     def close(self) -> None:
         if self._iterator is not None:
+            self._closed = True
             self._abandoned, self._iterator = self._iterator, None
 
     async def finalize(self) -> None:
         """Close an iterator abandoned part-way; bounded, never raises."""
         self.close()
+        if self._reading:
+            return  # the task inside __anext__ closes it (see the class docstring)
         abandoned, self._abandoned = self._abandoned, None
         if abandoned is not None:
             await close_abandoned(abandoned)
@@ -161,6 +179,10 @@ class _BodyIterator:
             if not decode:
                 # Only the decoded body was kept: the bytes as sent are gone (like httpx).
                 raise StreamConsumed()
+            limit = response._size_limit()
+            if limit is not None and len(response._content) > limit:
+                # A body given whole (Response(content=...), a mock) obeys the cap too.
+                raise response._too_large(limit, len(response._content), declared=False)
             self._done = True
             self._push(response._content)
             return

@@ -344,7 +344,6 @@ def test_invalid_mount_patterns_are_value_errors(pattern: str) -> None:
 # -- found reading the change again -----------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="a closed stream read as its end")
 async def test_a_streamed_body_closed_while_read_is_not_a_short_complete_body() -> None:
     """Closing a response while another task reads it must not make the read return the bytes
     so far as if they were the whole body."""
@@ -370,7 +369,6 @@ async def _close_after(response: trioclient.Response, seconds: float) -> None:
     await response.aclose()
 
 
-@pytest.mark.xfail(strict=True, reason="content= skipped the cap")
 async def test_max_response_size_applies_to_a_body_given_as_content() -> None:
     transport = trioclient.MockTransport(lambda r: trioclient.Response(200, content=b"x" * 1000))
     async with trioclient.Client(transport=transport, max_response_size=10) as client:
@@ -378,7 +376,6 @@ async def test_max_response_size_applies_to_a_body_given_as_content() -> None:
             await client.get("https://a.test/")
 
 
-@pytest.mark.xfail(strict=True, reason="bytes(int) gave zero bytes")
 async def test_a_response_body_chunk_that_is_not_bytes_is_a_type_error() -> None:
     async def numbers() -> AsyncIterator[int]:
         yield 10_000_000  # bytes(10_000_000) would be ten million zero bytes

@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .._content import close_abandoned
+from .._content import checked_chunk, close_abandoned
 from .._exceptions import ClientStateError
 from .._headers import Headers
 from .._response import Response
@@ -261,7 +261,7 @@ class _Exchange:
                 await trio.lowlevel.checkpoint()
                 return {"type": "http.request", "body": self._request_body, "more_body": False}
             try:
-                chunk = await chunks.__anext__()
+                chunk = bytes(checked_chunk(await chunks.__anext__()))
             except StopAsyncIteration:
                 self._request_done = True
                 await trio.lowlevel.checkpoint()
@@ -270,7 +270,7 @@ class _Exchange:
                 self._request_done = True
                 self._request_failed(exc)
             else:
-                return {"type": "http.request", "body": bytes(chunk), "more_body": True}
+                return {"type": "http.request", "body": chunk, "more_body": True}
         await self.disconnected.wait()
         return {"type": "http.disconnect"}
 

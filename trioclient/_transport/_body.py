@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import trio
 
-from .._content import close_abandoned
+from .._content import checked_chunk, close_abandoned
 
 __all__ = ["checked_chunk", "close_abandoned", "next_chunk"]
 
@@ -25,10 +25,3 @@ async def next_chunk(iterator: AsyncIterator[bytes]) -> bytes:
     pulled through this unprotected frame and stays interruptible like any other.
     """
     return await iterator.__anext__()
-
-
-def checked_chunk(chunk: object) -> bytes | bytearray | memoryview:
-    """`chunk` if it is bytes-like; a TypeError naming what the body yielded otherwise."""
-    if not isinstance(chunk, (bytes, bytearray, memoryview)):
-        raise TypeError(f"A request body stream must yield bytes, got {type(chunk).__name__}")
-    return chunk
