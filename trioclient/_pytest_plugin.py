@@ -432,12 +432,15 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-@pytest.hookimpl(wrapper=True)
+# Old-style hookwrapper on purpose: this module loads (entry point) in every pytest session
+# of an environment where trioclient is installed, including old pytest/pluggy versions
+# that do not know `wrapper=True`.
+@pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+) -> Generator[None, Any, None]:
     """Remember a test that failed or was skipped, so the teardown checks do not pile on."""
-    report = yield
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
     if report.when != "teardown" and not report.passed:
         item.stash[_TEST_FAILED] = True
-    return report

@@ -62,6 +62,7 @@ from .._content import checked_chunk, close_abandoned
 from .._exceptions import ClientStateError
 from .._headers import Headers
 from .._response import Response
+from .._urlparse import DEFAULT_PORTS
 from ._base import Transport
 from ._errors import CLIENT_CLOSED
 
@@ -81,7 +82,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[MutableMapping[str, Any], Receive, Send], Awaitable[None]]
 
 _BODY_BUFFER = 2  # response chunks the app may send ahead of the reader
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class ASGITransport(Transport):
@@ -417,7 +417,7 @@ def _build_scope(transport: ASGITransport, request: Request) -> dict[str, Any]:
     url = request.url
     port = url.port
     if port is None:
-        port = _DEFAULT_PORTS.get(url.scheme, 80)
+        port = DEFAULT_PORTS.get(url.scheme, 80)
     return {
         "type": "http",
         "asgi": {"version": "3.0"},

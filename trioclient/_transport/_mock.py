@@ -86,7 +86,7 @@ class MockTransport(Transport):
                 f" {type(result).__name__} (for {request!r})."
             )
         if self._closed:  # closed by another task while the handler ran
-            result._close()
+            await result._finalize()
             self._check_open()
         if result._request is None:
             result.request = request

@@ -18,6 +18,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from .._urlparse import DEFAULT_PORTS
 from .._urls import URL
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ class URLPattern:
         if self.port is not None:
             port = url.port
             if port is None:
-                port = {"http": 80, "https": 443}.get(url.scheme)
+                port = DEFAULT_PORTS.get(url.scheme)
             if port != self.port:
                 return False
         return True
