@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 import trio
+from h2.settings import SettingCodes
 from helpers import assert_quiet
+from servers import h2_handlers
 from servers.h2_raw import H2Handler, HandlerFactory, Request, serve_h2
 from servers.raw import BufferedStream, serve_raw
 
@@ -51,3 +53,21 @@ async def test_an_unanswered_keepalive_ping_is_sent_once_not_in_a_loop(
         with pytest.raises(trioclient.ReadError, match="PING"):
             await client.get(f"{url}/x")
     assert received.count(b"trioclnt") <= 2
+
+
+@pytest.mark.xfail(strict=True, reason="a slot wait past the pool timeout was resent 10 times")
+async def test_no_stream_slot_within_the_pool_timeout_is_a_pool_timeout(
+    nursery: trio.Nursery,
+) -> None:
+    """A server that allows no concurrent stream (MAX_CONCURRENT_STREAMS 0): waiting for a
+    slot is bounded by the pool timeout once, and says so, instead of being resent on the
+    same connection until the resend budget runs out (11 pool timeouts)."""
+    url = await serve_h2(
+        nursery, h2_handlers.fixed(), settings={SettingCodes.MAX_CONCURRENT_STREAMS: 0}
+    )
+    timeout = trioclient.Timeout(5, pool=0.2)
+    async with trioclient.Client(**H2C, timeout=timeout) as client:
+        with trio.fail_after(1.5):  # a hang bound: 11 x 0.2 s would pass it
+            with pytest.raises(trioclient.PoolTimeout):
+                await client.get(f"{url}/x")
+        assert_quiet(client)
