@@ -59,6 +59,7 @@ from h2.utilities import HeaderValidationFlags, validate_outbound_headers
 from .._config import Deadlines
 from .._exceptions import (
     ClientStateError,
+    PoolTimeout,
     ReadError,
     RemoteProtocolError,
     TransportError,
@@ -220,8 +221,12 @@ class HTTP2Connection:
                 await self._slots.park()
                 continue
             if trio.current_time() >= pool_deadline:
-                raise RetryOnNewConnection(
-                    f"No stream slot freed on {self.where} in time", request=request
+                # The pool timeout (or the total) ran out: that is final, not a reason to
+                # resend on what may be this same connection again.
+                why = deadlines.why(pool_deadline, deadlines.timeout.pool)
+                raise PoolTimeout(
+                    f"Timed out waiting for a stream slot on {self.where} ({why})",
+                    request=request,
                 )
             # Unanswered: the resets may count on the server's side forever. Retire the
             # connection (its open streams finish) rather than starve on it.

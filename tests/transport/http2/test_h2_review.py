@@ -55,7 +55,6 @@ async def test_an_unanswered_keepalive_ping_is_sent_once_not_in_a_loop(
     assert received.count(b"trioclnt") <= 2
 
 
-@pytest.mark.xfail(strict=True, reason="a slot wait past the pool timeout was resent 10 times")
 async def test_no_stream_slot_within_the_pool_timeout_is_a_pool_timeout(
     nursery: trio.Nursery,
 ) -> None:
