@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import trio
+import trio.testing
 from h2.settings import SettingCodes
 from helpers import assert_quiet
 from servers import h2_handlers
@@ -72,3 +73,38 @@ async def test_no_stream_slot_within_the_pool_timeout_is_a_pool_timeout(
             with pytest.raises(trioclient.PoolTimeout):
                 await client.get(f"{url}/x")
         assert_quiet(client)
+
+
+class OneByteFrames(H2Handler):
+    """A 4 KiB body sent as 4,096 DATA frames of one byte each."""
+
+    sent = trio.Event()
+
+    async def on_request(self, request: Request) -> None:
+        await self.conn.send_headers(request.stream_id, [(b":status", b"200")])
+        await self.conn.send_data(request.stream_id, b"x" * 4096, chunk_size=1)
+        await self.conn.send_data(request.stream_id, b"", end_stream=True)
+        OneByteFrames.sent.set()
+
+
+@pytest.mark.xfail(strict=True, reason="one deque entry (~120 bytes) per received byte")
+async def test_tiny_data_frames_cost_memory_in_proportion_to_the_body(
+    nursery: trio.Nursery,
+) -> None:
+    """Flow control bounds the body bytes a stream buffers, not the number of frames: a body
+    nobody reads yet, sent one byte per frame, must not cost a hundred times its size."""
+    OneByteFrames.sent = trio.Event()
+    url = await serve_h2(nursery, HandlerFactory(OneByteFrames))
+    async with (
+        trioclient.Client(**H2C, timeout=10) as client,
+        client.stream("GET", f"{url}/x") as response,
+    ):
+        with trio.fail_after(10):
+            await OneByteFrames.sent.wait()
+            await trio.testing.wait_all_tasks_blocked()
+        # What the stream buffers: one entry per DATA frame cost ~120 bytes per body byte
+        # here (a tuple and a bytes object each); small pieces must be merged instead.
+        chunks = response._stream._body._stream.chunks  # type: ignore[union-attr]
+        assert sum(len(data) for data, _ in chunks) == 4096
+        assert len(chunks) <= 4, f"{len(chunks)} buffered pieces for a 4 KiB body"
+        assert await response.aread() == b"x" * 4096
