@@ -45,7 +45,9 @@ class H2Stream:
     def __init__(self, stream_id: int) -> None:
         self.id = stream_id
         self.head: list[tuple[bytes, bytes]] | None = None
-        self.chunks: deque[tuple[bytes, int]] = deque()  # (data, flow-controlled length)
+        # (data, flow-controlled length); see HTTP2Connection._dispatch for why a piece may
+        # be a bytearray (small frames merged while unread).
+        self.chunks: deque[tuple[bytes | bytearray, int]] = deque()
         self.unacked = 0  # flow-controlled bytes received but not yet consumed
         self.ended = False
         self.error: TransportError | None = None
@@ -105,6 +107,8 @@ class H2Body:
                 return b""
             await self._h2.wait_stream(stream, self._request, self._deadlines)
         data, flow_length = stream.chunks.popleft()
+        if type(data) is not bytes:
+            data = bytes(data)
         self._h2.consumed(stream, flow_length)
         return data
 

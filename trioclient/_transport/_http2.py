@@ -85,6 +85,7 @@ STREAM_WINDOW = 1024 * 1024
 CONNECTION_WINDOW = 16 * 1024 * 1024
 MAX_STREAMS = 1000  # our own ceiling, whatever the server allows
 MAX_HEAD_SIZE = 100 * 1024
+MERGE_BELOW = 16 * 1024  # unread body pieces smaller than this take the next frame in
 # How long a stream slot waits for the PING ACK that confirms our resets (see _count_reset)
 # before the connection is retired as one whose server may count them forever.
 RESET_ACK_PATIENCE = 10.0
@@ -448,7 +449,18 @@ class HTTP2Connection:
                     self._h2.acknowledge_received_data(length, event.stream_id)
                 return
             if event.data:
-                stream.chunks.append((event.data, length))
+                chunks = stream.chunks
+                if chunks and len(chunks[-1][0]) < MERGE_BELOW:
+                    # Flow control bounds the bytes a stream buffers, not the frames: an
+                    # unread run of tiny frames is merged into one piece (a tuple and an
+                    # object per frame would cost ~120 bytes per body byte). A reader that
+                    # keeps up finds the deque empty and never pays for this.
+                    last, last_length = chunks[-1]
+                    merged = last if isinstance(last, bytearray) else bytearray(last)
+                    merged += event.data
+                    chunks[-1] = (merged, last_length + length)
+                else:
+                    chunks.append((event.data, length))
                 stream.unacked += length
             else:
                 # No body byte (an empty or padding-only frame): not progress, so the

@@ -87,7 +87,6 @@ class OneByteFrames(H2Handler):
         OneByteFrames.sent.set()
 
 
-@pytest.mark.xfail(strict=True, reason="one deque entry (~120 bytes) per received byte")
 async def test_tiny_data_frames_cost_memory_in_proportion_to_the_body(
     nursery: trio.Nursery,
 ) -> None:
