@@ -52,6 +52,9 @@ from ._exceptions import WriteTimeout as WriteTimeout
 from ._headers import Headers as Headers
 from ._request import Request as Request
 from ._response import Response as Response
+from ._retry import Retry as Retry
+from ._retry import RetryAttempt as RetryAttempt
+from ._retry import RetryDecision as RetryDecision
 from ._send import StreamContext as StreamContext
 from ._status_codes import codes as codes
 from ._transport import ASGITransport as ASGITransport
@@ -108,6 +111,9 @@ __all__ = [
     "Response",
     "ResponseNotRead",
     "ResponseTooLarge",
+    "Retry",
+    "RetryAttempt",
+    "RetryDecision",
     "StreamClosed",
     "StreamConsumed",
     "StreamContext",
