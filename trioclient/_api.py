@@ -14,6 +14,7 @@ from ._auth import AuthTypes
 from ._client import Client
 from ._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits
 from ._response import Response
+from ._retry import Retry
 from ._transport._base import Transport
 from ._types import (
     CertTypes,
@@ -49,11 +50,13 @@ async def request(
     transport: Transport | None = None,
     max_response_size: int | None = None,
     extensions: Mapping[str, Any] | None = None,
+    retries: int | Retry | None = None,
 ) -> Response:
     """Send one request with a fresh client, read the body, close everything.
 
     The client options that make sense for one call (`timeout`, `verify`, `cert`,
-    `trust_env`, `http2`, `limits`, `transport`, `max_response_size`) configure that client.
+    `trust_env`, `http2`, `limits`, `transport`, `max_response_size`, `retries`) configure
+    that client.
     """
     async with Client(
         verify=verify,
@@ -64,6 +67,7 @@ async def request(
         limits=limits,
         transport=transport,
         max_response_size=max_response_size,
+        retries=retries,
     ) as client:
         return await client.request(
             method,
@@ -103,6 +107,7 @@ class stream:
         transport: Transport | None = None,
         max_response_size: int | None = None,
         extensions: Mapping[str, Any] | None = None,
+        retries: int | Retry | None = None,
     ) -> None:
         self._client = Client(
             verify=verify,
@@ -113,6 +118,7 @@ class stream:
             limits=limits,
             transport=transport,
             max_response_size=max_response_size,
+            retries=retries,
         )
         self._request = (method, url)
         self._options: dict[str, Any] = {
@@ -163,6 +169,7 @@ async def get(
     transport: Transport | None = None,
     max_response_size: int | None = None,
     extensions: Mapping[str, Any] | None = None,
+    retries: int | Retry | None = None,
 ) -> Response:
     """GET with a one-shot client (see `request`)."""
     return await request(
@@ -181,6 +188,7 @@ async def get(
         transport=transport,
         max_response_size=max_response_size,
         extensions=extensions,
+        retries=retries,
     )
 
 
@@ -200,6 +208,7 @@ async def head(
     transport: Transport | None = None,
     max_response_size: int | None = None,
     extensions: Mapping[str, Any] | None = None,
+    retries: int | Retry | None = None,
 ) -> Response:
     """HEAD with a one-shot client (see `request`)."""
     return await request(
@@ -218,6 +227,7 @@ async def head(
         transport=transport,
         max_response_size=max_response_size,
         extensions=extensions,
+        retries=retries,
     )
 
 
@@ -237,6 +247,7 @@ async def options(
     transport: Transport | None = None,
     max_response_size: int | None = None,
     extensions: Mapping[str, Any] | None = None,
+    retries: int | Retry | None = None,
 ) -> Response:
     """OPTIONS with a one-shot client (see `request`)."""
     return await request(
@@ -255,6 +266,7 @@ async def options(
         transport=transport,
         max_response_size=max_response_size,
         extensions=extensions,
+        retries=retries,
     )
 
 
@@ -277,6 +289,7 @@ async def post(
     transport: Transport | None = None,
     max_response_size: int | None = None,
     extensions: Mapping[str, Any] | None = None,
+    retries: int | Retry | None = None,
 ) -> Response:
     """POST with a one-shot client (see `request`)."""
     return await request(
@@ -298,6 +311,7 @@ async def post(
         transport=transport,
         max_response_size=max_response_size,
         extensions=extensions,
+        retries=retries,
     )
 
 
@@ -320,6 +334,7 @@ async def put(
     transport: Transport | None = None,
     max_response_size: int | None = None,
     extensions: Mapping[str, Any] | None = None,
+    retries: int | Retry | None = None,
 ) -> Response:
     """PUT with a one-shot client (see `request`)."""
     return await request(
@@ -341,6 +356,7 @@ async def put(
         transport=transport,
         max_response_size=max_response_size,
         extensions=extensions,
+        retries=retries,
     )
 
 
@@ -363,6 +379,7 @@ async def patch(
     transport: Transport | None = None,
     max_response_size: int | None = None,
     extensions: Mapping[str, Any] | None = None,
+    retries: int | Retry | None = None,
 ) -> Response:
     """PATCH with a one-shot client (see `request`)."""
     return await request(
@@ -384,6 +401,7 @@ async def patch(
         transport=transport,
         max_response_size=max_response_size,
         extensions=extensions,
+        retries=retries,
     )
 
 
@@ -403,6 +421,7 @@ async def delete(
     transport: Transport | None = None,
     max_response_size: int | None = None,
     extensions: Mapping[str, Any] | None = None,
+    retries: int | Retry | None = None,
 ) -> Response:
     """DELETE with a one-shot client (see `request`)."""
     return await request(
@@ -421,4 +440,5 @@ async def delete(
         transport=transport,
         max_response_size=max_response_size,
         extensions=extensions,
+        retries=retries,
     )

@@ -58,7 +58,8 @@ from ._exceptions import (
 from ._headers import Headers, check_header_safety
 from ._request import Request
 from ._response import Response
-from ._send import SendPipeline, StreamContext
+from ._retry import Retry, build_retry
+from ._send import RetryBudget, SendPipeline, StreamContext
 from ._transport._base import Transport
 from ._transport._http import HTTPTransport
 from ._transport._mounts import Mounts
@@ -97,6 +98,9 @@ class Client(SendPipeline, HTTPVerbs):
 
     `http2=True` offers HTTP/2 through ALPN on https:// and uses it when the server picks
     it; with `http1=False` as well, plain http:// URLs use HTTP/2 with prior knowledge.
+
+    `retries` (also beyond httpx): None (the default) or 0 for no retries, an int n for
+    `Retry(total=n)`, or a `Retry`; each request may override it (docs/retries.md).
     """
 
     def __init__(
@@ -115,6 +119,7 @@ class Client(SendPipeline, HTTPVerbs):
         follow_redirects: bool = False,
         max_redirects: int = DEFAULT_MAX_REDIRECTS,
         max_response_size: int | None = None,
+        retries: int | Retry | None = None,
         base_url: URLTypes = "",
         default_encoding: str = "utf-8",
         uds: str | None = None,
@@ -152,6 +157,7 @@ class Client(SendPipeline, HTTPVerbs):
         self.follow_redirects = follow_redirects
         self.max_redirects = max_redirects
         self.max_response_size = max_response_size
+        self.retries = retries
         self.default_encoding = default_encoding
         self.trust_env = trust_env
         if transport is None:
@@ -220,6 +226,15 @@ class Client(SendPipeline, HTTPVerbs):
     @max_response_size.setter
     def max_response_size(self, value: int | None) -> None:
         self._max_response_size = _checked_size(value)
+
+    @property
+    def retries(self) -> Retry | None:
+        """How requests are retried (None: never); set it to None, an int or a `Retry`."""
+        return self._retries
+
+    @retries.setter
+    def retries(self, value: int | Retry | None) -> None:
+        self._retries = build_retry(value)
 
     @property
     def is_closed(self) -> bool:
@@ -362,11 +377,12 @@ class Client(SendPipeline, HTTPVerbs):
         auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
         follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
         max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        retries: int | Retry | UseClientDefault | None = USE_CLIENT_DEFAULT,
     ) -> Response:
         """Send a request. With `stream=True` the body is left unread: close the response.
 
         `max_response_size` overrides the request's own (`build_request` sets it); a request
-        built by hand without one gets the client's.
+        built by hand without one gets the client's. `retries` overrides the client's.
         """
         self._check_open()
         if max_response_size is not USE_CLIENT_DEFAULT:
@@ -382,11 +398,13 @@ class Client(SendPipeline, HTTPVerbs):
         )
         if follow is not True and follow is not False:
             check_bool("follow_redirects", follow)
+        retry = self._retries if retries is USE_CLIENT_DEFAULT else build_retry(retries)
+        budget = None if retry is None else RetryBudget(retry)
         flow_auth = self._auth if auth is USE_CLIENT_DEFAULT else build_auth(auth)
         if flow_auth is None:
-            response = await self._send_handling_redirects(request, follow, deadlines)
+            response = await self._send_handling_redirects(request, follow, deadlines, budget)
         else:
-            response = await self._send_handling_auth(request, flow_auth, follow, deadlines)
+            response = await self._send_handling_auth(request, flow_auth, follow, deadlines, budget)
         if not stream:
             try:
                 await response._read_all(checkpoint=False)
@@ -412,6 +430,7 @@ class Client(SendPipeline, HTTPVerbs):
         timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
         max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
         extensions: Mapping[str, Any] | None = None,
+        retries: int | Retry | UseClientDefault | None = USE_CLIENT_DEFAULT,
     ) -> Response:
         """Build and send a request; the body is read before this returns."""
         request = self.build_request(
@@ -426,7 +445,9 @@ class Client(SendPipeline, HTTPVerbs):
             max_response_size=max_response_size,
             extensions=extensions,
         )
-        return await self.send(request, auth=auth, follow_redirects=follow_redirects)
+        return await self.send(
+            request, auth=auth, follow_redirects=follow_redirects, retries=retries
+        )
 
     def stream(
         self,
@@ -443,6 +464,7 @@ class Client(SendPipeline, HTTPVerbs):
         timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
         max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
         extensions: Mapping[str, Any] | None = None,
+        retries: int | Retry | UseClientDefault | None = USE_CLIENT_DEFAULT,
     ) -> StreamContext:
         """`async with client.stream(...) as response:` streams the body; exit closes it."""
         request = self.build_request(
@@ -457,7 +479,7 @@ class Client(SendPipeline, HTTPVerbs):
             max_response_size=max_response_size,
             extensions=extensions,
         )
-        return StreamContext(self, request, auth, follow_redirects)
+        return StreamContext(self, request, auth, follow_redirects, retries)
 
     def __repr__(self) -> str:
         return f"<trioclient.Client [{self._state.name.lower()}] {self.pool_statistics()}>"

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ._request import Request
     from ._response import Response
+    from ._retry import RetryAttempt
 
 __all__ = [
     "ClientStateError",
@@ -105,7 +106,13 @@ class HTTPError(Exception):
 
 
 class RequestError(HTTPError):
-    """An error occurred while issuing a request."""
+    """An error occurred while issuing a request.
+
+    `attempts` holds the earlier attempts of the request that were retried before this
+    error ended them (empty without retries; see docs/retries.md).
+    """
+
+    attempts: tuple[RetryAttempt, ...] = ()
 
     def __init__(self, message: str, *, request: Request | None = None) -> None:
         super().__init__(message)

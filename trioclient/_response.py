@@ -35,14 +35,21 @@ from ._types import HeaderTypes
 
 if TYPE_CHECKING:
     from ._request import Request
+    from ._retry import RetryAttempt
     from ._urls import URL
 
 __all__ = ["RawStream", "Response"]
 
 
 class Response:
-    """An HTTP response. Attributes and methods follow `httpx.Response`."""
+    """An HTTP response. Attributes and methods follow `httpx.Response`.
 
+    Beyond httpx: `attempts`, the earlier attempts of this request that were retried
+    before this response (empty without retries; see docs/retries.md).
+    """
+
+    # A class default: set on an instance only when a retry happened (no cost otherwise).
+    attempts: tuple[RetryAttempt, ...] = ()
     _content: bytes | None
     _elapsed: datetime.timedelta | None
     _stream: RawStream | None

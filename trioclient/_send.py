@@ -1,15 +1,20 @@
-"""The send pipeline around the transport: auth rounds, then redirect hops, then one request.
+"""The send pipeline around the transport: auth rounds, redirect hops, retries, one request.
 
 Theory of operation
 -------------------
-`Client.send` computes the request's deadlines once (the total timeout spans every hop and
-round) and runs three nested loops, each a plain method here so that the order is visible:
+`Client.send` computes the request's deadlines once (the total timeout spans every hop,
+round and retry) and runs nested loops, each a plain method here so that the order is
+visible:
 
-    auth flow  ->  redirect hops  ->  one request through the transport its URL is mounted on
+    auth flow  ->  redirect hops  ->  retries  ->  one request through its transport
 
 Auth wraps redirects (not the reverse) so that credentials an auth flow adds are never
-re-added to a redirect that leaves the origin. Cookies, event hooks and retries join this
-pipeline, not the transport: they are about requests, not connections.
+re-added to a redirect that leaves the origin. Retries wrap the single-request step, so
+that whatever observes that step (event hooks, logs) sees every attempt; without retries
+the redirect loop calls the step directly. The retry policy's decisions are pure
+(`_retry.py`); the loop here only sends, waits, drains and closes. One `RetryBudget` per
+send is shared by its hops and rounds. Cookies and event hooks join this pipeline too, not
+the transport: they are about requests, not connections.
 
 Every response that a loop does not hand back is closed synchronously before the loop goes
 on or raises, so no connection is ever held by a response nobody can reach.
@@ -18,6 +23,8 @@ on or raises, so no connection is ever held by a response nobody can reach.
 from __future__ import annotations
 
 import datetime
+import logging
+import random
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -26,18 +33,36 @@ from typing import TYPE_CHECKING
 import trio
 
 from ._auth import Auth, AuthTypes
-from ._config import Deadlines, UseClientDefault
-from ._exceptions import RemoteProtocolError, TooManyRedirects, UnsupportedProtocol
+from ._config import USE_CLIENT_DEFAULT, Deadlines, UseClientDefault
+from ._exceptions import RemoteProtocolError, RequestError, TooManyRedirects, UnsupportedProtocol
 from ._redirects import redirect_request
 from ._request import Request
 from ._response import Response
+from ._retry import Retry, RetryAttempt
 from ._transport._base import Transport
 from ._transport._mounts import Mounts
 
 if TYPE_CHECKING:
     from ._client import Client
 
-__all__ = ["SendPipeline", "StreamContext"]
+__all__ = ["RetryBudget", "SendPipeline", "StreamContext"]
+
+logger = logging.getLogger("trioclient")
+
+# A retried response's body is read (so its HTTP/1.1 connection can be reused) while the
+# retry waits, up to this many bytes and for at least DRAIN_GRACE seconds; then it is closed.
+DRAIN_LIMIT = 65536
+DRAIN_GRACE = 0.5
+
+
+class RetryBudget:
+    """The retries one send may still make: `Retry` is immutable, and each retry replaces
+    it with the next policy. One per send, so redirect hops and auth rounds share it."""
+
+    __slots__ = ("retry",)
+
+    def __init__(self, retry: Retry) -> None:
+        self.retry = retry
 
 
 class SendPipeline:
@@ -49,7 +74,12 @@ class SendPipeline:
     default_encoding: str | Callable[[bytes], str | None]
 
     async def _send_handling_auth(
-        self, request: Request, auth: Auth, follow: bool, deadlines: Deadlines
+        self,
+        request: Request,
+        auth: Auth,
+        follow: bool,
+        deadlines: Deadlines,
+        budget: RetryBudget | None,
     ) -> Response:
         """Run the auth flow; each request it yields is sent with redirect handling.
 
@@ -61,7 +91,7 @@ class SendPipeline:
             request = next(flow)
             history: list[Response] = []
             while True:
-                response = await self._send_handling_redirects(request, follow, deadlines)
+                response = await self._send_handling_redirects(request, follow, deadlines, budget)
                 try:
                     if auth.requires_response_body:
                         await response._read_all(checkpoint=False)
@@ -79,27 +109,16 @@ class SendPipeline:
             flow.close()
 
     async def _send_handling_redirects(
-        self, request: Request, follow: bool, deadlines: Deadlines
+        self, request: Request, follow: bool, deadlines: Deadlines, budget: RetryBudget | None
     ) -> Response:
         history: list[Response] = []
         while True:
             # No _check_open() here: send() did it, and a closed transport refuses a closed
             # client's redirect hops itself.
-            # One request through the transport its URL is mounted on (inline: this is the
-            # hot path, and a method of its own would cost a coroutine frame per request).
-            request.extensions["deadlines"] = deadlines
-            transport = self._transport
-            if self._mounts._entries:
-                transport = self._mounts.lookup(request.url, transport)
-            started = time.perf_counter()
-            response = await transport.handle_request(request)
-            # httpx's `elapsed`: from sending the request until the response is closed.
-            response._started = started
-            if response._elapsed is not None and response._stream is None:
-                response._elapsed = datetime.timedelta(seconds=time.perf_counter() - started)
-            if response._request is None:
-                response._request = request
-            response.default_encoding = self.default_encoding
+            if budget is None:
+                response = await self._send_single_request(request, deadlines)
+            else:
+                response = await self._send_retrying(request, deadlines, budget)
             if history:
                 response.history = list(history)
             if not response.has_redirect_location:
@@ -126,11 +145,136 @@ class SendPipeline:
             history.append(response)
             request = next_request
 
+    async def _send_retrying(
+        self, request: Request, deadlines: Deadlines, budget: RetryBudget
+    ) -> Response:
+        """The single-request step, again after each failure that `budget.retry` says a new
+        attempt may cure; the policy's decisions are `Retry.plan`'s, the I/O is here."""
+        attempts: list[RetryAttempt] = []
+        replayable = isinstance(request._body, bytes)
+        while True:
+            retry = budget.retry
+            try:
+                response = await self._send_single_request(request, deadlines)
+            except RequestError as error:
+                decision = retry.plan(
+                    request.method,
+                    replayable=replayable,
+                    error=error,
+                    remaining=deadlines.total - trio.current_time(),
+                    random=random.random(),
+                )
+                if decision.retry is None:
+                    _give_up(request, error, attempts, decision.reason)
+                    raise
+                failed: Response | None = None
+                failure: RequestError | None = error
+                what = f"{type(error).__name__}: {error}"
+            else:
+                decision = retry.plan(
+                    request.method,
+                    replayable=replayable,
+                    status_code=response.status_code,
+                    retry_after=response.headers.get("retry-after"),
+                    remaining=deadlines.total - trio.current_time(),
+                    now=time.time(),
+                    random=random.random(),
+                )
+                if decision.retry is None:
+                    if attempts:
+                        response.attempts = tuple(attempts)
+                    if decision.reason:
+                        logger.info(
+                            "Not retrying %s %s (%d): %s",
+                            request.method,
+                            request.url,
+                            response.status_code,
+                            decision.reason,
+                        )
+                    return response
+                failed, failure = response, None
+                what = f"{response.status_code} {response.reason_phrase}"
+            assert decision.kind is not None
+            attempts.append(RetryAttempt(request, failed, failure, decision.kind, decision.delay))
+            budget.retry = decision.retry
+            logger.info(
+                "Retrying %s %s in %.3g s after %s (retry %d of at most %d)",
+                request.method,
+                request.url,
+                decision.delay,
+                what,
+                decision.retry.retries_made,
+                decision.retry.retries_made + decision.retry.total,
+            )
+            wake = trio.current_time() + decision.delay
+            if failed is not None:
+                await _drain(failed, max(wake, trio.current_time() + DRAIN_GRACE))
+            await trio.sleep_until(wake)
+
+    async def _send_single_request(self, request: Request, deadlines: Deadlines) -> Response:
+        """One request through the transport its URL is mounted on: one attempt.
+
+        What must see every attempt (event hooks, the request's log line) belongs here: the
+        retry loop calls this once per attempt, the redirect loop once per hop.
+        """
+        request.extensions["deadlines"] = deadlines
+        transport = self._transport
+        if self._mounts._entries:
+            transport = self._mounts.lookup(request.url, transport)
+        started = time.perf_counter()
+        response = await transport.handle_request(request)
+        # httpx's `elapsed`: from sending the request until the response is closed.
+        response._started = started
+        if response._elapsed is not None and response._stream is None:
+            response._elapsed = datetime.timedelta(seconds=time.perf_counter() - started)
+        if response._request is None:
+            response._request = request
+        response.default_encoding = self.default_encoding
+        return response
+
+
+def _give_up(
+    request: Request, error: RequestError, attempts: list[RetryAttempt], reason: str
+) -> None:
+    """The error ends the retries: it carries the attempts before it, and says why."""
+    if attempts:
+        error.attempts = tuple(attempts)
+    if reason:
+        logger.info("Not retrying %s %s: %s", request.method, request.url, reason)
+    if attempts or reason:
+        count = len(attempts) + 1
+        note = f"trioclient: gave up after {count} attempt{'s' if count > 1 else ''}"
+        if reason:
+            note += f": {reason}"
+        if hasattr(error, "add_note"):  # Python 3.11+
+            error.add_note(note)
+
+
+async def _drain(response: Response, until: float) -> None:
+    """Close a retried response, reading its body first (at most DRAIN_LIMIT bytes, until
+    `until`) so that an HTTP/1.1 connection can be reused. An error reading it does not
+    matter: the request is being retried anyway."""
+    try:
+        length = response.headers.get("content-length", "")
+        if response.is_stream_consumed or response.is_closed:
+            pass  # in memory already (a mock transport's response), or closed
+        elif not length or (len(length) <= 6 and length.isdigit() and int(length) <= DRAIN_LIMIT):
+            with trio.move_on_at(until):
+                read = 0
+                async for chunk in response.aiter_raw():
+                    read += len(chunk)
+                    if read > DRAIN_LIMIT:
+                        break
+    except RequestError:
+        pass
+    finally:
+        await response._finalize()
+
 
 class StreamContext:
     """The async context manager returned by `Client.stream`."""
 
-    __slots__ = ("_auth", "_client", "_follow", "_request", "_response")
+    __slots__ = ("_auth", "_client", "_follow", "_request", "_response", "_retries")
 
     def __init__(
         self,
@@ -138,8 +282,10 @@ class StreamContext:
         request: Request,
         auth: AuthTypes | UseClientDefault | None,
         follow_redirects: bool | UseClientDefault,
+        retries: int | Retry | UseClientDefault | None = USE_CLIENT_DEFAULT,
     ) -> None:
         self._client = client
+        self._retries = retries
         self._request = request
         self._auth = auth
         self._follow = follow_redirects
@@ -147,7 +293,11 @@ class StreamContext:
 
     async def __aenter__(self) -> Response:
         self._response = await self._client.send(
-            self._request, stream=True, auth=self._auth, follow_redirects=self._follow
+            self._request,
+            stream=True,
+            auth=self._auth,
+            follow_redirects=self._follow,
+            retries=self._retries,
         )
         return self._response
 

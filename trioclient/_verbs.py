@@ -14,6 +14,7 @@ from typing import Any
 from ._auth import AuthTypes
 from ._config import USE_CLIENT_DEFAULT, UseClientDefault
 from ._response import Response
+from ._retry import Retry
 from ._types import (
     HeaderTypes,
     QueryParamTypes,
@@ -42,6 +43,7 @@ class HTTPVerbs:
         timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
         max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
         extensions: Mapping[str, Any] | None = None,
+        retries: int | Retry | UseClientDefault | None = USE_CLIENT_DEFAULT,
     ) -> Response:
         """Send a GET request (see `request`)."""
         return await self.request(
@@ -54,6 +56,7 @@ class HTTPVerbs:
             timeout=timeout,
             max_response_size=max_response_size,
             extensions=extensions,
+            retries=retries,
         )
 
     async def head(
@@ -67,6 +70,7 @@ class HTTPVerbs:
         timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
         max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
         extensions: Mapping[str, Any] | None = None,
+        retries: int | Retry | UseClientDefault | None = USE_CLIENT_DEFAULT,
     ) -> Response:
         """Send a HEAD request (see `request`)."""
         return await self.request(
@@ -79,6 +83,7 @@ class HTTPVerbs:
             timeout=timeout,
             max_response_size=max_response_size,
             extensions=extensions,
+            retries=retries,
         )
 
     async def options(
@@ -92,6 +97,7 @@ class HTTPVerbs:
         timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
         max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
         extensions: Mapping[str, Any] | None = None,
+        retries: int | Retry | UseClientDefault | None = USE_CLIENT_DEFAULT,
     ) -> Response:
         """Send a OPTIONS request (see `request`)."""
         return await self.request(
@@ -104,6 +110,7 @@ class HTTPVerbs:
             timeout=timeout,
             max_response_size=max_response_size,
             extensions=extensions,
+            retries=retries,
         )
 
     async def post(
@@ -120,6 +127,7 @@ class HTTPVerbs:
         timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
         max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
         extensions: Mapping[str, Any] | None = None,
+        retries: int | Retry | UseClientDefault | None = USE_CLIENT_DEFAULT,
     ) -> Response:
         """Send a POST request (see `request`)."""
         return await self.request(
@@ -135,6 +143,7 @@ class HTTPVerbs:
             timeout=timeout,
             max_response_size=max_response_size,
             extensions=extensions,
+            retries=retries,
         )
 
     async def put(
@@ -151,6 +160,7 @@ class HTTPVerbs:
         timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
         max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
         extensions: Mapping[str, Any] | None = None,
+        retries: int | Retry | UseClientDefault | None = USE_CLIENT_DEFAULT,
     ) -> Response:
         """Send a PUT request (see `request`)."""
         return await self.request(
@@ -166,6 +176,7 @@ class HTTPVerbs:
             timeout=timeout,
             max_response_size=max_response_size,
             extensions=extensions,
+            retries=retries,
         )
 
     async def patch(
@@ -182,6 +193,7 @@ class HTTPVerbs:
         timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
         max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
         extensions: Mapping[str, Any] | None = None,
+        retries: int | Retry | UseClientDefault | None = USE_CLIENT_DEFAULT,
     ) -> Response:
         """Send a PATCH request (see `request`)."""
         return await self.request(
@@ -197,6 +209,7 @@ class HTTPVerbs:
             timeout=timeout,
             max_response_size=max_response_size,
             extensions=extensions,
+            retries=retries,
         )
 
     async def delete(
@@ -210,6 +223,7 @@ class HTTPVerbs:
         timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
         max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
         extensions: Mapping[str, Any] | None = None,
+        retries: int | Retry | UseClientDefault | None = USE_CLIENT_DEFAULT,
     ) -> Response:
         """Send a DELETE request (see `request`)."""
         return await self.request(
@@ -222,4 +236,5 @@ class HTTPVerbs:
             timeout=timeout,
             max_response_size=max_response_size,
             extensions=extensions,
+            retries=retries,
         )
