@@ -195,6 +195,10 @@ class SendPipeline:
                 failed, failure = response, None
                 what = f"{response.status_code} {response.reason_phrase}"
             assert decision.kind is not None
+            if failure is not None:
+                # Kept, its traceback is not: it would hold this frame, and the frame the
+                # attempts list, in a cycle (urllib3 drops it for the same reason).
+                failure.with_traceback(None)
             attempts.append(RetryAttempt(request, failed, failure, decision.kind, decision.delay))
             budget.retry = decision.retry
             logger.info(
