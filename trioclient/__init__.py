@@ -20,10 +20,12 @@ from ._config import USE_CLIENT_DEFAULT as USE_CLIENT_DEFAULT
 from ._config import Deadlines as Deadlines
 from ._config import Limits as Limits
 from ._config import Timeout as Timeout
+from ._cookies import Cookies as Cookies
 from ._exceptions import ClientStateError as ClientStateError
 from ._exceptions import CloseError as CloseError
 from ._exceptions import ConnectError as ConnectError
 from ._exceptions import ConnectTimeout as ConnectTimeout
+from ._exceptions import CookieConflict as CookieConflict
 from ._exceptions import DecodingError as DecodingError
 from ._exceptions import HTTPError as HTTPError
 from ._exceptions import HTTPStatusError as HTTPStatusError
@@ -85,6 +87,8 @@ __all__ = [
     "ConnectError",
     "ConnectTimeout",
     "ConnectionStatistics",
+    "CookieConflict",
+    "Cookies",
     "Deadlines",
     "DecodingError",
     "FunctionAuth",

@@ -13,6 +13,7 @@ from typing import Any
 from ._auth import AuthTypes
 from ._client import Client
 from ._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits
+from ._cookies import CookieTypes
 from ._response import Response
 from ._retry import Retry
 from ._transport._base import Transport
@@ -39,6 +40,7 @@ async def request(
     data: RequestData | None = None,
     json: Any = None,
     headers: HeaderTypes | None = None,
+    cookies: CookieTypes | None = None,
     auth: AuthTypes | None = None,
     follow_redirects: bool = False,
     timeout: TimeoutTypes = DEFAULT_TIMEOUT,
@@ -57,6 +59,7 @@ async def request(
     The client options that make sense for one call (`timeout`, `verify`, `cert`,
     `trust_env`, `http2`, `limits`, `transport`, `max_response_size`, `retries`) configure
     that client.
+    `cookies` are the request's own: sent to its URL and to same-origin redirects only.
     """
     async with Client(
         verify=verify,
@@ -77,6 +80,7 @@ async def request(
             data=data,
             json=json,
             headers=headers,
+            cookies=cookies,
             auth=auth,
             follow_redirects=follow_redirects,
             extensions=extensions,
@@ -96,6 +100,7 @@ class stream:
         data: RequestData | None = None,
         json: Any = None,
         headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
         auth: AuthTypes | None = None,
         follow_redirects: bool = False,
         timeout: TimeoutTypes = DEFAULT_TIMEOUT,
@@ -127,6 +132,7 @@ class stream:
             "data": data,
             "json": json,
             "headers": headers,
+            "cookies": cookies,
             "extensions": extensions,
         }
         self._auth = auth
@@ -158,6 +164,7 @@ async def get(
     *,
     params: QueryParamTypes | None = None,
     headers: HeaderTypes | None = None,
+    cookies: CookieTypes | None = None,
     auth: AuthTypes | None = None,
     follow_redirects: bool = False,
     timeout: TimeoutTypes = DEFAULT_TIMEOUT,
@@ -177,6 +184,7 @@ async def get(
         url,
         params=params,
         headers=headers,
+        cookies=cookies,
         auth=auth,
         follow_redirects=follow_redirects,
         timeout=timeout,
@@ -197,6 +205,7 @@ async def head(
     *,
     params: QueryParamTypes | None = None,
     headers: HeaderTypes | None = None,
+    cookies: CookieTypes | None = None,
     auth: AuthTypes | None = None,
     follow_redirects: bool = False,
     timeout: TimeoutTypes = DEFAULT_TIMEOUT,
@@ -216,6 +225,7 @@ async def head(
         url,
         params=params,
         headers=headers,
+        cookies=cookies,
         auth=auth,
         follow_redirects=follow_redirects,
         timeout=timeout,
@@ -236,6 +246,7 @@ async def options(
     *,
     params: QueryParamTypes | None = None,
     headers: HeaderTypes | None = None,
+    cookies: CookieTypes | None = None,
     auth: AuthTypes | None = None,
     follow_redirects: bool = False,
     timeout: TimeoutTypes = DEFAULT_TIMEOUT,
@@ -255,6 +266,7 @@ async def options(
         url,
         params=params,
         headers=headers,
+        cookies=cookies,
         auth=auth,
         follow_redirects=follow_redirects,
         timeout=timeout,
@@ -278,6 +290,7 @@ async def post(
     data: RequestData | None = None,
     json: Any = None,
     headers: HeaderTypes | None = None,
+    cookies: CookieTypes | None = None,
     auth: AuthTypes | None = None,
     follow_redirects: bool = False,
     timeout: TimeoutTypes = DEFAULT_TIMEOUT,
@@ -300,6 +313,7 @@ async def post(
         data=data,
         json=json,
         headers=headers,
+        cookies=cookies,
         auth=auth,
         follow_redirects=follow_redirects,
         timeout=timeout,
@@ -323,6 +337,7 @@ async def put(
     data: RequestData | None = None,
     json: Any = None,
     headers: HeaderTypes | None = None,
+    cookies: CookieTypes | None = None,
     auth: AuthTypes | None = None,
     follow_redirects: bool = False,
     timeout: TimeoutTypes = DEFAULT_TIMEOUT,
@@ -345,6 +360,7 @@ async def put(
         data=data,
         json=json,
         headers=headers,
+        cookies=cookies,
         auth=auth,
         follow_redirects=follow_redirects,
         timeout=timeout,
@@ -368,6 +384,7 @@ async def patch(
     data: RequestData | None = None,
     json: Any = None,
     headers: HeaderTypes | None = None,
+    cookies: CookieTypes | None = None,
     auth: AuthTypes | None = None,
     follow_redirects: bool = False,
     timeout: TimeoutTypes = DEFAULT_TIMEOUT,
@@ -390,6 +407,7 @@ async def patch(
         data=data,
         json=json,
         headers=headers,
+        cookies=cookies,
         auth=auth,
         follow_redirects=follow_redirects,
         timeout=timeout,
@@ -410,6 +428,7 @@ async def delete(
     *,
     params: QueryParamTypes | None = None,
     headers: HeaderTypes | None = None,
+    cookies: CookieTypes | None = None,
     auth: AuthTypes | None = None,
     follow_redirects: bool = False,
     timeout: TimeoutTypes = DEFAULT_TIMEOUT,
@@ -429,6 +448,7 @@ async def delete(
         url,
         params=params,
         headers=headers,
+        cookies=cookies,
         auth=auth,
         follow_redirects=follow_redirects,
         timeout=timeout,

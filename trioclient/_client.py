@@ -51,6 +51,7 @@ from ._config import (
     check_count,
     describe,
 )
+from ._cookies import Cookies, CookieTypes, apply_cookies, has_cookies
 from ._decoders import ACCEPT_ENCODING
 from ._exceptions import (
     ClientStateError,
@@ -109,6 +110,7 @@ class Client(SendPipeline, HTTPVerbs):
         auth: AuthTypes | None = None,
         params: QueryParamTypes | None = None,
         headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
         verify: VerifyTypes = True,
         cert: CertTypes | None = None,
         trust_env: bool = True,
@@ -151,6 +153,7 @@ class Client(SendPipeline, HTTPVerbs):
         default_headers.update(Headers(headers))
         self._builder = RequestBuilder(base_url, params, default_headers)
         self._auth = build_auth(auth)
+        self._cookies = Cookies(cookies)
         self.timeout = timeout if isinstance(timeout, Timeout) else Timeout(timeout)
         check_bool("follow_redirects", follow_redirects)
         check_count("max_redirects", max_redirects)
@@ -197,6 +200,16 @@ class Client(SendPipeline, HTTPVerbs):
         headers = Headers(value)
         check_header_safety(headers.raw)
         self._builder.headers = headers
+
+    @property
+    def cookies(self) -> Cookies:
+        """The client's cookie jar: sent with requests by its rules, filled by every
+        response's Set-Cookie (redirect hops and auth rounds included)."""
+        return self._cookies
+
+    @cookies.setter
+    def cookies(self, value: CookieTypes) -> None:
+        self._cookies = Cookies(value)
 
     @property
     def base_url(self) -> URL:
@@ -346,14 +359,23 @@ class Client(SendPipeline, HTTPVerbs):
         json: Any = None,
         params: QueryParamTypes | None = None,
         headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
         timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
         max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
         extensions: Mapping[str, Any] | None = None,
     ) -> Request:
-        """Build a `Request` with the client's base URL, params and headers merged in."""
+        """Build a `Request` with the client's base URL, params and headers merged in.
+
+        `cookies` are this request's own, merged over the client's; the Cookie header shown
+        now is chosen again from the jar when the request is sent.
+        """
         request = self._builder.build(
             method, url, content=content, data=data, json=json, params=params, headers=headers
         )
+        if cookies is not None:
+            request._cookies = Cookies(cookies)
+        if request._cookies is not None or has_cookies(self._cookies):
+            apply_cookies(self._cookies, request)
         chosen = self.timeout if timeout is USE_CLIENT_DEFAULT else timeout
         request.extensions["timeout"] = chosen if isinstance(chosen, Timeout) else Timeout(chosen)
         request.extensions["max_response_size"] = (
@@ -425,6 +447,7 @@ class Client(SendPipeline, HTTPVerbs):
         json: Any = None,
         params: QueryParamTypes | None = None,
         headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
         auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
         follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
         timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
@@ -441,6 +464,7 @@ class Client(SendPipeline, HTTPVerbs):
             json=json,
             params=params,
             headers=headers,
+            cookies=cookies,
             timeout=timeout,
             max_response_size=max_response_size,
             extensions=extensions,
@@ -459,6 +483,7 @@ class Client(SendPipeline, HTTPVerbs):
         json: Any = None,
         params: QueryParamTypes | None = None,
         headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
         auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
         follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
         timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
@@ -475,6 +500,7 @@ class Client(SendPipeline, HTTPVerbs):
             json=json,
             params=params,
             headers=headers,
+            cookies=cookies,
             timeout=timeout,
             max_response_size=max_response_size,
             extensions=extensions,

@@ -23,6 +23,7 @@
     * TooManyRedirects
   * HTTPStatusError
 * InvalidURL
+* CookieConflict (`Cookies.get` found several cookies of that name: name the domain)
 * StreamError (a RuntimeError: these are programming mistakes, not network faults)
   * StreamConsumed
   * StreamClosed
@@ -54,6 +55,7 @@ __all__ = [
     "CloseError",
     "ConnectError",
     "ConnectTimeout",
+    "CookieConflict",
     "DecodingError",
     "HTTPError",
     "HTTPStatusError",
@@ -232,6 +234,11 @@ class HTTPStatusError(HTTPError):
 
 class InvalidURL(Exception):
     """A URL could not be parsed or is not usable; the message names the problem."""
+
+
+class CookieConflict(Exception):
+    """`Cookies.get(name)` (or `cookies[name]`) matched several cookies, one per domain or
+    path: pass `domain=` and `path=` to choose."""
 
 
 class StreamError(RuntimeError):

@@ -1,7 +1,9 @@
 """Redirects as a pure step: the next `Request` from a request and its redirect response.
 
 No I/O happens here; the client loop sends what this returns, so the rules (method rewrite,
-body dropping, credentials stripped across origins, relative Location) are unit-testable.
+body dropping, credentials and cookies stripped across origins, relative Location) are
+unit-testable. The Cookie header the client set is dropped on every hop: the client's jar
+sets it again for the next URL (`_cookies.apply_cookies`).
 """
 
 from __future__ import annotations
@@ -57,7 +59,12 @@ def redirect_request(request: Request, response: Response) -> Request:
     method = _redirect_method(request.method, response.status_code)
     url = _redirect_url(request, response)
     headers = request.headers.copy()
-    if not _same_origin(url, request.url):
+    same_origin = _same_origin(url, request.url)
+    if request._auto_cookie is not None and headers.get("cookie") == request._auto_cookie:
+        # The client chose these cookies for the last URL: the jar chooses again for the
+        # next one, with whatever this response's Set-Cookie changed.
+        headers.pop("cookie", None)
+    if not same_origin:
         # Credentials go only to the origin they were given for, except for the safe
         # upgrade of the same host from http on its default port to https on its default
         # port (another port may be another service).
@@ -86,4 +93,10 @@ def redirect_request(request: Request, response: Response) -> Request:
             request=request,
         )
     assert isinstance(body, bytes)
-    return Request(method, url, headers=headers, stream=body, extensions=dict(request.extensions))
+    next_request = Request(
+        method, url, headers=headers, stream=body, extensions=dict(request.extensions)
+    )
+    if same_origin:
+        # Per-request cookies were given for one origin, like credentials.
+        next_request._cookies = request._cookies
+    return next_request

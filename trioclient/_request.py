@@ -10,6 +10,7 @@ import trio
 
 from ._config import describe
 from ._content import METHODS_WITH_BODY, checked_chunk, encode_request
+from ._cookies import Cookies, CookieTypes, apply_cookies
 from ._exceptions import RequestNotRead
 from ._headers import Headers, check_header_safety
 from ._types import HeaderTypes, QueryParamTypes, RequestContent, RequestData
@@ -36,7 +37,19 @@ class Request:
     (CR, LF or NUL in a name or value) are refused here, before anything is sent.
     """
 
-    __slots__ = ("_body", "_method_bytes", "extensions", "headers", "method", "url")
+    __slots__ = (
+        "_auto_cookie",
+        "_body",
+        "_cookies",
+        "_method_bytes",
+        "extensions",
+        "headers",
+        "method",
+        "url",
+    )
+
+    _cookies: Cookies | None  # per-request cookies= (see _cookies.py)
+    _auto_cookie: str | None  # the Cookie header the client set last (see _cookies.py)
 
     def __init__(
         self,
@@ -48,6 +61,7 @@ class Request:
         content: RequestContent | None = None,
         data: RequestData | None = None,
         json: Any = None,
+        cookies: CookieTypes | None = None,
         stream: bytes | AsyncIterable[bytes] | None = None,
         extensions: dict[str, Any] | None = None,
     ) -> None:
@@ -62,6 +76,14 @@ class Request:
             self._frame_headers()
         else:
             self._set_body(content, data, json)
+        if cookies is not None:
+            self._set_cookies(cookies)
+
+    def _set_cookies(self, cookies: CookieTypes) -> None:
+        """Per-request cookies: shown in the Cookie header now, merged over the client's
+        (and re-chosen by the jar) on each hop of the send, same-origin redirects included."""
+        self._cookies = Cookies(cookies)
+        apply_cookies(Cookies(), self)
 
     @classmethod
     def _build(
@@ -92,6 +114,8 @@ class Request:
         else:
             self.method, method_bytes = _check_method(method)
         self._method_bytes = method_bytes
+        self._cookies = None
+        self._auto_cookie = None
         self.url = url
         self.headers = headers
         self.extensions = extensions

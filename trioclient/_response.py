@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from ._cookies import Cookies
 from ._decoders import TextDecoder
 from ._exceptions import (
     HTTPStatusError,
@@ -137,6 +138,7 @@ class Response:
         self._elapsed = None
         self._stream = None
         self._content = None
+        self._cookies: Cookies | None = None
 
     # -- metadata -------------------------------------------------------------------------
 
@@ -203,6 +205,15 @@ class Response:
         """ "HTTP/1.1", "HTTP/1.0" or "HTTP/2"."""
         version: str = self.extensions.get("http_version", "HTTP/1.1")
         return version
+
+    @property
+    def cookies(self) -> Cookies:
+        """The cookies this response's Set-Cookie headers set, by the jar's rules for its
+        request's URL (the client's own jar, `client.cookies`, has them too)."""
+        if self._cookies is None:
+            self._cookies = Cookies()
+            self._cookies.extract_cookies(self)
+        return self._cookies
 
     @property
     def reason_phrase(self) -> str:

@@ -34,6 +34,7 @@ import trio
 
 from ._auth import Auth, AuthTypes
 from ._config import USE_CLIENT_DEFAULT, Deadlines, UseClientDefault
+from ._cookies import Cookies, apply_cookies, extract_into, has_cookies
 from ._exceptions import RemoteProtocolError, RequestError, TooManyRedirects, UnsupportedProtocol
 from ._redirects import redirect_request
 from ._request import Request
@@ -70,6 +71,7 @@ class SendPipeline:
 
     _transport: Transport
     _mounts: Mounts
+    _cookies: Cookies
     max_redirects: int
     default_encoding: str | Callable[[bytes], str | None]
 
@@ -222,6 +224,9 @@ class SendPipeline:
         retry loop calls this once per attempt, the redirect loop once per hop.
         """
         request.extensions["deadlines"] = deadlines
+        cookies = self._cookies
+        if request._cookies is not None or has_cookies(cookies):
+            apply_cookies(cookies, request)
         transport = self._transport
         if self._mounts._entries:
             transport = self._mounts.lookup(request.url, transport)
@@ -234,6 +239,7 @@ class SendPipeline:
         if response._request is None:
             response._request = request
         response.default_encoding = self.default_encoding
+        extract_into(cookies, response)
         return response
 
 

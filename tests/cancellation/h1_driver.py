@@ -89,6 +89,7 @@ async def harness_handler(stream: BufferedStream) -> None:
     """A keep-alive server that never sleeps.
 
     HEAD: the head of ``/ok``. ``/ok``: ``ok``. ``/len``: the length of the request body.
+    ``/login``: ``ok`` with ``Set-Cookie: session=s1``. ``/cookie``: the Cookie header sent.
     ``/chunks/N``: N chunks of ``CHUNK`` bytes, each sent once every other task is blocked
     (the client has read the previous one). ``/hold``: never answers. Anything else: 404.
     """
@@ -103,6 +104,13 @@ async def harness_handler(stream: BufferedStream) -> None:
             await stream.send_all(response_head(200, [("Content-Length", "2")]))
         elif path == "/ok":
             await stream.send_all(response_bytes(200, [], b"ok"))
+        elif path == "/login":
+            cookie = [("Set-Cookie", "session=s1; Path=/")]
+            await stream.send_all(response_bytes(200, cookie, b"ok"))
+        elif path == "/cookie":
+            lines = head.split(b"\r\n")[1:]
+            sent = b"; ".join(x[7:].strip() for x in lines if x.lower().startswith(b"cookie:"))
+            await stream.send_all(response_bytes(200, [], sent))
         elif path == "/len":
             await stream.send_all(response_bytes(200, [], str(len(body)).encode()))
         elif path.startswith("/chunks/"):

@@ -1,4 +1,4 @@
-"""The exhaustive sweep: every kind of fault at every socket operation of seven scenarios.
+"""The exhaustive sweep: every kind of fault at every socket operation of eight scenarios.
 
 For each scenario a counting run finds its N socket operations (and S task steps); then, for
 each kind of fault (see ``faults.Kind``), the scenario is run once per position 0 ... N-1 (or
@@ -96,6 +96,14 @@ async def tls_reuse(client: trioclient.Client, env: Env) -> None:
         assert response.text == "ok"
 
 
+async def cookies(client: trioclient.Client, env: Env) -> None:
+    """A Set-Cookie response, then a request that must carry the cookie (one connection)."""
+    response = await client.get(f"{env.url}/login")
+    assert response.cookies["session"] == "s1"
+    response = await client.get(f"{env.url}/cookie")
+    assert response.text == "session=s1", response.text
+
+
 SCENARIOS = [
     Scenario("plain-get", plain_get),
     Scenario("keepalive-reuse", keepalive_reuse),
@@ -104,6 +112,7 @@ SCENARIOS = [
     Scenario("streamed-download", streamed_download, phases=frozenset({"read-body"})),
     Scenario("contention", contention, max_connections=1, concurrent=True),
     Scenario("tls-reuse", tls_reuse, tls=True),
+    Scenario("cookies", cookies),
 ]
 
 # Sockets a clean run opens: the keep-alive scenarios must really reuse their connection.
@@ -113,6 +122,7 @@ CLEAN_SOCKETS = {
     "contention": 1,
     "tls-reuse": 1,
     "abandoned-download": 1,
+    "cookies": 1,
 }
 
 SEEDS = range(5) if FULL else range(1)

@@ -36,6 +36,7 @@ Routes (all deterministic):
 ``/headers``                    JSON ``{"headers": [[name, value], ...]}``
 ``/response-headers?N=V&...``   each pair becomes a response header (repeats allowed)
 ``/cookies/set?name=value``     one ``Set-Cookie`` per pair
+``/cookies/redirect?to=U&n=v``  302 to U, one ``Set-Cookie: n=v; Path=/`` per other pair
 ``/cookies``                    JSON ``{"cookies": {...}}`` of the ``Cookie`` header(s)
 ``/close``                      200 ``bye`` with ``connection: close`` (HTTP/1.x only)
 ``/hold``                       never responds; returns when the client disconnects
@@ -415,6 +416,15 @@ async def _cookies_set(request: _Request, send: Send) -> None:
     await _json(send, {"cookies": dict(pairs)}, headers=raw)
 
 
+async def _cookies_redirect(request: _Request, send: Send) -> None:
+    target = request.param("to")
+    if target is None:
+        raise _BadRequest("to is required")
+    raw = [(b"location", target.encode("utf-8"))]
+    raw += [(b"set-cookie", f"{k}={v}; Path=/".encode()) for k, v in request.params if k != "to"]
+    await _respond(send, 302, headers=raw)
+
+
 async def _cookies(request: _Request, send: Send) -> None:
     cookies: dict[str, str] = {}
     for name, value in request.headers:
@@ -474,6 +484,7 @@ _FIXED: dict[str, Handler] = {
     "/headers": _headers,
     "/response-headers": _response_headers,
     "/cookies/set": _cookies_set,
+    "/cookies/redirect": _cookies_redirect,
     "/cookies": _cookies,
     "/close": _close,
     "/hold": _hold,

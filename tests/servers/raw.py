@@ -23,6 +23,7 @@ Typical use::
 from __future__ import annotations
 
 import http
+import socket
 import ssl
 from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
@@ -46,6 +47,7 @@ __all__ = [
     "response_bytes",
     "response_head",
     "serve_raw",
+    "serve_raw_unix",
     "stall_after_head",
 ]
 
@@ -237,6 +239,20 @@ async def serve_raw(
     )
     port = listeners[0].socket.getsockname()[1]
     return f"{'https' if tls is not None else 'http'}://127.0.0.1:{port}"
+
+
+async def serve_raw_unix(
+    nursery: trio.Nursery, path: str, handler: Handler, *, tls: ssl.SSLContext | None = None
+) -> None:
+    """Serve ``handler`` on the Unix socket ``path`` in ``nursery`` (for ``Client(uds=...)``:
+    any host name in a URL reaches this server, and nothing leaves the machine)."""
+    sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    await sock.bind(path)
+    sock.listen()
+    listener = trio.SocketListener(sock)
+    await nursery.start(
+        partial(trio.serve_listeners, partial(_serve_connection, handler, tls), [listener])
+    )
 
 
 class ConnectionCounter:
