@@ -57,6 +57,7 @@ from ._exceptions import (
     ClientStateError,
 )
 from ._headers import Headers, check_header_safety
+from ._hooks import EventHook, EventHooks, build_event_hooks
 from ._request import Request
 from ._response import Response
 from ._retry import Retry, build_retry
@@ -122,6 +123,7 @@ class Client(SendPipeline, HTTPVerbs):
         max_redirects: int = DEFAULT_MAX_REDIRECTS,
         max_response_size: int | None = None,
         retries: int | Retry | None = None,
+        event_hooks: Mapping[str, list[EventHook]] | None = None,
         base_url: URLTypes = "",
         default_encoding: str = "utf-8",
         uds: str | None = None,
@@ -154,6 +156,7 @@ class Client(SendPipeline, HTTPVerbs):
         self._builder = RequestBuilder(base_url, params, default_headers)
         self._auth = build_auth(auth)
         self._cookies = Cookies(cookies)
+        self._event_hooks = build_event_hooks(event_hooks)
         self.timeout = timeout if isinstance(timeout, Timeout) else Timeout(timeout)
         check_bool("follow_redirects", follow_redirects)
         check_count("max_redirects", max_redirects)
@@ -210,6 +213,17 @@ class Client(SendPipeline, HTTPVerbs):
     @cookies.setter
     def cookies(self, value: CookieTypes) -> None:
         self._cookies = Cookies(value)
+
+    @property
+    def event_hooks(self) -> EventHooks:
+        """`{"request": [...], "response": [...]}`: async callables run for every request
+        sent to a transport and every response received (redirect hops and auth rounds
+        included). The lists are live: append to them to add a hook."""
+        return self._event_hooks
+
+    @event_hooks.setter
+    def event_hooks(self, value: Mapping[str, list[EventHook]]) -> None:
+        self._event_hooks = build_event_hooks(value)
 
     @property
     def base_url(self) -> URL:

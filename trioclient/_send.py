@@ -36,6 +36,7 @@ from ._auth import Auth, AuthTypes
 from ._config import USE_CLIENT_DEFAULT, Deadlines, UseClientDefault
 from ._cookies import Cookies, apply_cookies, extract_into, has_cookies
 from ._exceptions import RemoteProtocolError, RequestError, TooManyRedirects, UnsupportedProtocol
+from ._hooks import EventHooks, run_hooks
 from ._redirects import redirect_request
 from ._request import Request
 from ._response import Response
@@ -72,6 +73,7 @@ class SendPipeline:
     _transport: Transport
     _mounts: Mounts
     _cookies: Cookies
+    _event_hooks: EventHooks
     max_redirects: int
     default_encoding: str | Callable[[bytes], str | None]
 
@@ -227,6 +229,9 @@ class SendPipeline:
         cookies = self._cookies
         if request._cookies is not None or has_cookies(cookies):
             apply_cookies(cookies, request)
+        hooks = self._event_hooks
+        if hooks["request"]:
+            await run_hooks(hooks["request"], request)
         transport = self._transport
         if self._mounts._entries:
             transport = self._mounts.lookup(request.url, transport)
@@ -239,7 +244,13 @@ class SendPipeline:
         if response._request is None:
             response._request = request
         response.default_encoding = self.default_encoding
-        extract_into(cookies, response)
+        try:
+            extract_into(cookies, response)
+            if hooks["response"]:
+                await run_hooks(hooks["response"], response)
+        except BaseException:
+            await response._finalize()  # nobody else holds it: give the connection back
+            raise
         return response
 
 
