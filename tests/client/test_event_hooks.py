@@ -214,7 +214,11 @@ async def test_hooks_see_every_retry(http_url: str) -> None:
         response = await client.get(f"{http_url}/status/503")
         assert response.status_code == 503
         assert_quiet(client)
-    assert recorder.events == [
-        ("request", "/status/503", None),
-        ("response", "/status/503", 503),
-    ] * 3
+    assert (
+        recorder.events
+        == [
+            ("request", "/status/503", None),
+            ("response", "/status/503", 503),
+        ]
+        * 3
+    )
