@@ -44,7 +44,7 @@ import pytest
 import trio
 import trustme
 from hypothesis import HealthCheck, settings
-from servers.hypercorn_server import HypercornServer
+from servers.hypercorn_server import HypercornServer, wsgi_as_asgi
 from servers.peers import NghttpdServer, NginxServer, unavailable
 
 pytest_plugins = ["pytester", "trioclient._pytest_plugin"]
@@ -307,6 +307,31 @@ def http_url(hypercorn_server: HypercornServer) -> str:
 def https_url(hypercorn_server: HypercornServer) -> str:
     """``https://127.0.0.1:PORT``: ALPN h2 and http/1.1, certificate from ``tls_ca``."""
     return hypercorn_server.https_url
+
+
+@pytest.fixture(scope="session")
+def upload_server(tls_ca: trustme.CA) -> Iterator[HypercornServer]:
+    """Hypercorn serving ``servers.upload_app`` (streaming multipart parser) for the session."""
+    from servers.upload_app import app as upload_app
+
+    with HypercornServer(app=upload_app, ca=tls_ca) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def httpbin_server(tls_ca: trustme.CA) -> Iterator[HypercornServer]:
+    """httpbin (the ``httpbin`` package's Flask app) under hypercorn, in worker threads, for
+    the session: the reference server for multipart parsing and digest auth."""
+    import httpbin
+
+    with HypercornServer(app=wsgi_as_asgi(httpbin.app), ca=tls_ca) as server:
+        yield server
+
+
+@pytest.fixture
+def httpbin_url(httpbin_server: HypercornServer) -> str:
+    """``http://127.0.0.1:PORT`` of httpbin."""
+    return httpbin_server.http_url
 
 
 # --- real third-party peers (nginx, nghttpd) and a client TLS context for HTTP/2 ---------------

@@ -8,7 +8,14 @@ from ._config import describe
 from ._exceptions import UnsupportedProtocol
 from ._headers import Headers, check_header_safety
 from ._request import Request
-from ._types import HeaderTypes, QueryParamTypes, RequestContent, RequestData, URLTypes
+from ._types import (
+    HeaderTypes,
+    QueryParamTypes,
+    RequestContent,
+    RequestData,
+    RequestFiles,
+    URLTypes,
+)
 from ._urls import URL, QueryParams
 
 __all__ = ["RequestBuilder"]
@@ -78,6 +85,7 @@ class RequestBuilder:
         json: Any,
         params: QueryParamTypes | None,
         headers: HeaderTypes | None,
+        files: RequestFiles | None = None,
     ) -> Request:
         """A new Request with the defaults merged in (request values win)."""
         merged_url = self.merge_url(url)
@@ -91,4 +99,4 @@ class RequestBuilder:
             # The client's own headers were checked when they were set; only these are new.
             check_header_safety(extra.raw)
             merged_headers.update(extra)
-        return Request._build(method, merged_url, merged_headers, content, data, json, {})
+        return Request._build(method, merged_url, merged_headers, content, data, json, {}, files)

@@ -72,6 +72,7 @@ from ._types import (
     QueryParamTypes,
     RequestContent,
     RequestData,
+    RequestFiles,
     TimeoutTypes,
     URLTypes,
     VerifyTypes,
@@ -370,6 +371,7 @@ class Client(SendPipeline, HTTPVerbs):
         *,
         content: RequestContent | None = None,
         data: RequestData | None = None,
+        files: RequestFiles | None = None,
         json: Any = None,
         params: QueryParamTypes | None = None,
         headers: HeaderTypes | None = None,
@@ -384,7 +386,14 @@ class Client(SendPipeline, HTTPVerbs):
         now is chosen again from the jar when the request is sent.
         """
         request = self._builder.build(
-            method, url, content=content, data=data, json=json, params=params, headers=headers
+            method,
+            url,
+            content=content,
+            data=data,
+            files=files,
+            json=json,
+            params=params,
+            headers=headers,
         )
         if cookies is not None:
             request._cookies = Cookies(cookies)
@@ -458,6 +467,7 @@ class Client(SendPipeline, HTTPVerbs):
         *,
         content: RequestContent | None = None,
         data: RequestData | None = None,
+        files: RequestFiles | None = None,
         json: Any = None,
         params: QueryParamTypes | None = None,
         headers: HeaderTypes | None = None,
@@ -475,6 +485,7 @@ class Client(SendPipeline, HTTPVerbs):
             url,
             content=content,
             data=data,
+            files=files,
             json=json,
             params=params,
             headers=headers,
@@ -494,6 +505,7 @@ class Client(SendPipeline, HTTPVerbs):
         *,
         content: RequestContent | None = None,
         data: RequestData | None = None,
+        files: RequestFiles | None = None,
         json: Any = None,
         params: QueryParamTypes | None = None,
         headers: HeaderTypes | None = None,
@@ -511,6 +523,7 @@ class Client(SendPipeline, HTTPVerbs):
             url,
             content=content,
             data=data,
+            files=files,
             json=json,
             params=params,
             headers=headers,

@@ -1,4 +1,4 @@
-"""Request bodies: turn `content=`, `data=` or `json=` into framing headers and a body.
+"""Request bodies: turn `content=`, `data=`, `files=` or `json=` into framing headers and a body.
 
 `encode_request()` returns the headers the body needs and the body itself, either bytes
 (sent with Content-Length) or an async iterable of bytes (sent with
@@ -14,6 +14,8 @@ Decisions:
   stream: whoever sends the body must refuse a chunk that is not bytes.
 * `data=` given bytes or str is treated as `content=`, silently (httpx warns that this
   use is deprecated but does the same).
+* `files=` (with or without `data=`) gives a multipart body (`_multipart.py`), streamed
+  and, when its files are seekable, replayable; an empty `files=` is ignored, like httpx.
 * An empty body gives no headers. Whether it still needs `Content-Length: 0`
   depends on the method; `needs_zero_length()` answers that for the caller.
 """
@@ -29,13 +31,15 @@ from urllib.parse import urlencode
 import trio
 
 from ._config import describe
-from ._types import RequestContent, RequestData
+from ._multipart import MultipartStream, encode_multipart
+from ._types import RequestContent, RequestData, RequestFiles
 
 __all__ = [
     "METHODS_WITH_BODY",
     "checked_chunk",
     "close_abandoned",
     "encode_request",
+    "is_replayable",
     "needs_zero_length",
 ]
 
@@ -55,21 +59,38 @@ def needs_zero_length(method: bytes) -> bool:
     return method in METHODS_WITH_BODY
 
 
+def is_replayable(body: object) -> bool:
+    """Whether a request body can be sent again (a redirect, an auth round, a retry).
+
+    Bytes can; so can a multipart body whose files are all seekable (each send rewinds
+    them). Any other stream is sent once.
+    """
+    return isinstance(body, bytes) or (isinstance(body, MultipartStream) and body.replayable)
+
+
 def encode_request(
     content: RequestContent | None = None,
     data: RequestData | None = None,
     json: Any = None,
+    files: RequestFiles | None = None,
+    boundary: bytes | None = None,
 ) -> tuple[dict[bytes, bytes], _Body]:
-    """Encode one of `content`, `data` or `json` into (headers to add, body).
+    """Encode one of `content`, `data` (with or without `files`) or `json` into (headers
+    to add, body).
 
     Raises TypeError if more than one is given, or if `content` is of a type an async
     client cannot send. `json` is serialised compactly as UTF-8, refusing NaN and infinity.
+    `boundary` is the multipart boundary the caller chose in its Content-Type, if any.
     """
     given = [
         name
         for name, value in (("content", content), ("data", data), ("json", json))
         if value is not None
     ]
+    if files:
+        if content is not None or json is not None:
+            raise TypeError("files= goes with data= only, not with content= or json=")
+        return _encode_multipart(data, files, boundary)
     if len(given) > 1:
         raise TypeError(f"Pass only one of content=, data= or json=, not {' and '.join(given)}")
     if content is not None:
@@ -127,6 +148,16 @@ def _form_value(key: str, value: object) -> str | bytes:
     )
 
 
+def _form_pairs(data: RequestData) -> list[tuple[str, str | bytes]]:
+    pairs: list[tuple[str, str | bytes]] = []
+    for key, value in data.items():
+        if isinstance(value, (list, tuple)):
+            pairs.extend((key, _form_value(key, item)) for item in value)
+        else:
+            pairs.append((key, _form_value(key, value)))
+    return pairs
+
+
 def _encode_form(data: RequestData) -> tuple[dict[bytes, bytes], _Body]:
     if not isinstance(data, Mapping):
         raise TypeError(
@@ -134,14 +165,27 @@ def _encode_form(data: RequestData) -> tuple[dict[bytes, bytes], _Body]:
         )
     if not data:
         return {}, b""
-    pairs: list[tuple[str, str | bytes]] = []
-    for key, value in data.items():
-        if isinstance(value, (list, tuple)):
-            pairs.extend((key, _form_value(key, item)) for item in value)
-        else:
-            pairs.append((key, _form_value(key, value)))
-    body = urlencode(pairs).encode("ascii")
+    body = urlencode(_form_pairs(data)).encode("ascii")
     return {**_sized(body), b"Content-Type": _FORM}, body
+
+
+def _encode_multipart(
+    data: RequestData | None, files: RequestFiles, boundary: bytes | None
+) -> tuple[dict[bytes, bytes], _Body]:
+    if data is not None and not isinstance(data, Mapping):
+        raise TypeError(
+            f"data= given with files= must be a mapping of form fields, not {describe(data)}"
+        )
+    for key in data or ():
+        if not isinstance(key, str):
+            raise TypeError(f"Form field names in data= must be str, not {describe(key)}")
+    stream = encode_multipart(_form_pairs(data or {}), files, boundary)
+    headers = {b"Content-Type": stream.content_type}
+    if stream.content_length is None:
+        headers[b"Transfer-Encoding"] = b"chunked"
+    else:
+        headers[b"Content-Length"] = str(stream.content_length).encode("ascii")
+    return headers, stream
 
 
 def _encode_json(json: Any) -> tuple[dict[bytes, bytes], _Body]:

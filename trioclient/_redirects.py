@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ._content import is_replayable
 from ._exceptions import InvalidURL, RemoteProtocolError, UnsupportedProtocol
 from ._request import Request
 from ._urls import URL
@@ -80,19 +81,20 @@ def redirect_request(request: Request, response: Response) -> Request:
             headers.pop("proxy-authorization", None)
         headers.pop("host", None)
         headers.pop("cookie", None)
-    body: bytes | object = request.stream
+    body = request.stream
     if method != request.method and method == "GET":
         for name in _BODY_HEADERS:
             headers.pop(name, None)
         body = b""
-    elif not isinstance(body, bytes):
-        # A streamed body cannot be sent twice; 307/308 need it resent.
+    elif not is_replayable(body):
+        # A streamed body cannot be sent twice; 307/308 need it resent. (A multipart body
+        # of seekable files can: it rewinds them.)
         raise RemoteProtocolError(
             f"Cannot follow a {response.status_code} redirect: the request body was a "
-            "stream that has already been sent. Read it into bytes first to allow this.",
+            "stream that has already been sent. Read it into bytes first to allow this "
+            "(or, for files=, pass seekable files).",
             request=request,
         )
-    assert isinstance(body, bytes)
     next_request = Request(
         method, url, headers=headers, stream=body, extensions=dict(request.extensions)
     )

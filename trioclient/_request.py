@@ -13,7 +13,8 @@ from ._content import METHODS_WITH_BODY, checked_chunk, encode_request
 from ._cookies import Cookies, CookieTypes, apply_cookies
 from ._exceptions import RequestNotRead
 from ._headers import Headers, check_header_safety
-from ._types import HeaderTypes, QueryParamTypes, RequestContent, RequestData
+from ._multipart import boundary_from_content_type
+from ._types import HeaderTypes, QueryParamTypes, RequestContent, RequestData, RequestFiles
 from ._urls import URL
 
 __all__ = ["Request"]
@@ -60,6 +61,7 @@ class Request:
         headers: HeaderTypes | None = None,
         content: RequestContent | None = None,
         data: RequestData | None = None,
+        files: RequestFiles | None = None,
         json: Any = None,
         cookies: CookieTypes | None = None,
         stream: bytes | AsyncIterable[bytes] | None = None,
@@ -75,7 +77,7 @@ class Request:
             self._body = stream
             self._frame_headers()
         else:
-            self._set_body(content, data, json)
+            self._set_body(content, data, json, files)
         if cookies is not None:
             self._set_cookies(cookies)
 
@@ -95,6 +97,7 @@ class Request:
         data: RequestData | None,
         json: Any,
         extensions: dict[str, Any],
+        files: RequestFiles | None = None,
     ) -> Request:
         """The client's constructor: adopts `headers`, already merged and checked.
 
@@ -102,7 +105,7 @@ class Request:
         """
         self = cls.__new__(cls)
         self._setup(method, url, headers, extensions)
-        self._set_body(content, data, json)
+        self._set_body(content, data, json, files)
         return self
 
     def _setup(
@@ -121,14 +124,27 @@ class Request:
         self.extensions = extensions
 
     def _set_body(
-        self, content: RequestContent | None, data: RequestData | None, json: Any
+        self,
+        content: RequestContent | None,
+        data: RequestData | None,
+        json: Any,
+        files: RequestFiles | None = None,
     ) -> None:
-        """Encode the body and add the headers it implies (never over the caller's framing)."""
+        """Encode the body and add the headers it implies (never over the caller's framing).
+
+        With `files`, a multipart boundary the caller gave in Content-Type is used.
+        """
         headers = self.headers
-        if content is None and data is None and json is None:
+        if content is None and data is None and json is None and not files:
             self._body = b""
         else:
-            body_headers, self._body = encode_request(content=content, data=data, json=json)
+            boundary = None
+            if files:
+                content_type = headers._get_raw(b"content-type")
+                boundary = boundary_from_content_type(content_type[0] if content_type else None)
+            body_headers, self._body = encode_request(
+                content=content, data=data, json=json, files=files, boundary=boundary
+            )
             for name, value in body_headers.items():
                 # Framing the user chose wins: never send Content-Length together with
                 # Transfer-Encoding (RFC 9112 6.2), whichever of the two was given.

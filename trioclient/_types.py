@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import AsyncIterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Union
+from typing import IO, TYPE_CHECKING, Any, Union
 
 if TYPE_CHECKING:
     from ._config import Timeout
@@ -13,11 +13,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CertTypes",
+    "FileContent",
+    "FileTypes",
     "HeaderTypes",
     "PrimitiveData",
     "QueryParamTypes",
     "RequestContent",
     "RequestData",
+    "RequestFiles",
     "TimeoutTypes",
     "URLTypes",
     "VerifyTypes",
@@ -59,3 +62,15 @@ CertTypes = Union[str, tuple[str, str], tuple[str, str, str]]
 RequestContent = Union[str, bytes, AsyncIterable[bytes]]
 
 RequestData = Mapping[str, Any]
+
+# One file of `files=`: its content, or (filename, content[, content_type[, headers]]).
+# A filename or content type of None leaves it out of the part.
+FileContent = Union[IO[bytes], bytes, str]
+FileTypes = Union[
+    FileContent,
+    tuple[Union[str, None], FileContent],
+    tuple[Union[str, None], FileContent, Union[str, None]],
+    tuple[Union[str, None], FileContent, Union[str, None], Mapping[str, str]],
+]
+# A mapping of field name to file, or (name, file) pairs (several files under one name).
+RequestFiles = Union[Mapping[str, FileTypes], Sequence[tuple[str, FileTypes]]]

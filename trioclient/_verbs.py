@@ -1,9 +1,9 @@
 """The httpx verbs (`get`, `head`, `options`, `post`, `put`, `patch`, `delete`) of `Client`.
 
 Each is a thin call of `Client.request` with an explicit keyword signature, not
-`**kwargs: Any`, so that a type checker catches an argument a verb does not take (a `files=`
-before multipart exists, a `content=` on a GET) at the call site. They live apart from the
-client's lifecycle and send pipeline only because there are seven of them.
+`**kwargs: Any`, so that a type checker catches an argument a verb does not take (a
+`files=` or `content=` on a GET) at the call site. They live apart from the client's
+lifecycle and send pipeline only because there are seven of them.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from ._types import (
     QueryParamTypes,
     RequestContent,
     RequestData,
+    RequestFiles,
     TimeoutTypes,
     URLTypes,
 )
@@ -126,6 +127,7 @@ class HTTPVerbs:
         *,
         content: RequestContent | None = None,
         data: RequestData | None = None,
+        files: RequestFiles | None = None,
         json: Any = None,
         params: QueryParamTypes | None = None,
         headers: HeaderTypes | None = None,
@@ -143,6 +145,7 @@ class HTTPVerbs:
             url,
             content=content,
             data=data,
+            files=files,
             json=json,
             params=params,
             headers=headers,
@@ -161,6 +164,7 @@ class HTTPVerbs:
         *,
         content: RequestContent | None = None,
         data: RequestData | None = None,
+        files: RequestFiles | None = None,
         json: Any = None,
         params: QueryParamTypes | None = None,
         headers: HeaderTypes | None = None,
@@ -178,6 +182,7 @@ class HTTPVerbs:
             url,
             content=content,
             data=data,
+            files=files,
             json=json,
             params=params,
             headers=headers,
@@ -196,6 +201,7 @@ class HTTPVerbs:
         *,
         content: RequestContent | None = None,
         data: RequestData | None = None,
+        files: RequestFiles | None = None,
         json: Any = None,
         params: QueryParamTypes | None = None,
         headers: HeaderTypes | None = None,
@@ -213,6 +219,7 @@ class HTTPVerbs:
             url,
             content=content,
             data=data,
+            files=files,
             json=json,
             params=params,
             headers=headers,

@@ -15,7 +15,10 @@ any peer fault at any operation, retryable or not.
 
 from __future__ import annotations
 
+import io
+import tempfile
 from collections import Counter
+from typing import IO
 
 import pytest
 import trio
@@ -44,6 +47,25 @@ async def post_streamed_body(client: trioclient.Client, env: Env) -> None:
     body = env.body([b"x" * 100, b"y" * 100, b"z" * 100])
     response = await client.post(f"{env.url}/len", content=body)
     assert response.text == "300"
+
+
+def _upload_file() -> IO[bytes]:
+    """A real file a little over one multipart chunk (so it takes two worker-thread reads)."""
+    file = tempfile.TemporaryFile()
+    file.write(b"f" * (64 * 1024 + 100))
+    file.seek(0)
+    return file
+
+
+async def multipart_upload(client: trioclient.Client, env: Env) -> None:
+    """A form with a real file (read in worker threads) and an in-memory one."""
+    with _upload_file() as file:
+        response = await client.post(
+            f"{env.url}/len",
+            data={"field": "value"},
+            files={"disk": ("disk.bin", file), "memory": ("m.txt", io.BytesIO(b"m" * 100))},
+        )
+    assert response.text == response.request.headers["content-length"]
 
 
 async def abandoned_download(client: trioclient.Client, env: Env) -> None:
@@ -108,6 +130,7 @@ SCENARIOS = [
     Scenario("plain-get", plain_get),
     Scenario("keepalive-reuse", keepalive_reuse),
     Scenario("post-streamed-body", post_streamed_body),
+    Scenario("multipart-upload", multipart_upload),
     Scenario("abandoned-download", abandoned_download, phases=frozenset({"read-body"})),
     Scenario("streamed-download", streamed_download, phases=frozenset({"read-body"})),
     Scenario("contention", contention, max_connections=1, concurrent=True),

@@ -33,16 +33,41 @@ from typing import Any
 import trio
 import trustme
 from hypercorn.config import Config
+from hypercorn.middleware import TrioWSGIMiddleware
 from hypercorn.trio import serve
 
 from .asgi_app import app as default_app
 
-__all__ = ["SERVER_HOSTNAMES", "HypercornServer"]
+__all__ = ["SERVER_HOSTNAMES", "HypercornServer", "wsgi_as_asgi"]
 
 SERVER_HOSTNAMES = ("127.0.0.1", "localhost", "testserver.local")
 
 _log = logging.getLogger("tests.servers.hypercorn")
 _log.setLevel(logging.WARNING)
+
+
+def wsgi_as_asgi(wsgi_app: Any, max_body_size: int = 64 * 2**20) -> Any:
+    """An ASGI app running `wsgi_app` (httpbin's Flask app) in worker threads.
+
+    hypercorn's own ``mode="wsgi"`` fails to start on Trio (0.18: the WSGI wrapper returns
+    from the lifespan scope at once and hypercorn then sends ``lifespan.startup`` into a
+    closed channel), so the lifespan is answered here and HTTP goes to hypercorn's
+    ``TrioWSGIMiddleware``. It buffers each request body, up to `max_body_size`.
+    """
+    middleware = TrioWSGIMiddleware(wsgi_app, max_body_size=max_body_size)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        await middleware(scope, receive, send)
+
+    return app
 
 
 class HypercornServer:

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, NoReturn
 import outcome
 import trio
 
+from .._content import is_replayable
 from .._exceptions import ClientStateError, PoolTimeout
 from .._headers import Headers
 from .._origin import Origin
@@ -107,7 +108,7 @@ class ConnectionPool:
     async def handle_request(self, request: Request, deadlines: Deadlines) -> Response:
         """Send `request`; the Response's body stream holds the connection until it ends."""
         origin = request.url._origin_key
-        replayable = isinstance(request._body, bytes)
+        replayable = is_replayable(request._body)
         can_retry = request._method_bytes in _IDEMPOTENT and replayable
         h2_retries = _H2_RETRIES if replayable else 0
         event = self._events.event_for(request)  # an invalid request costs no connection
