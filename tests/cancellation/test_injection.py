@@ -51,7 +51,7 @@ async def post_streamed_body(client: trioclient.Client, env: Env) -> None:
 
 def _upload_file() -> IO[bytes]:
     """A real file a little over one multipart chunk (so it takes two worker-thread reads)."""
-    file = tempfile.TemporaryFile()
+    file = tempfile.TemporaryFile()  # noqa: SIM115 (the scenario closes it)
     file.write(b"f" * (64 * 1024 + 100))
     file.seek(0)
     return file

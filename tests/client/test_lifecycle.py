@@ -99,7 +99,7 @@ async def test_module_level_verbs_take_a_transport() -> None:
 async def test_verbs_refuse_arguments_they_do_not_have() -> None:
     async with trioclient.Client(transport=trioclient.MockTransport(_ok)) as client:
         with pytest.raises(TypeError, match="files"):
-            await client.post("https://a.test/", files={"a": b"b"})  # type: ignore[call-arg]
+            await client.get("https://a.test/", files={"a": b"b"})  # type: ignore[call-arg]
         with pytest.raises(TypeError, match="content"):
             await client.get("https://a.test/", content=b"x")  # type: ignore[call-arg]
 

@@ -478,3 +478,18 @@ def test_the_email_parser_reads_what_we_encode(files: list[tuple[str, str, bytes
         assert params["name"] == as_parsed(name).decode()
         assert params["filename"] == as_parsed(filename).decode()
         assert part.get_payload(decode=True) == content
+
+
+def test_a_file_like_object_with_only_read_is_streamed_once() -> None:
+    class Reader:
+        def __init__(self) -> None:
+            self._data = io.BytesIO(b"only read()")
+
+        def read(self, size: int = -1) -> bytes:
+            return self._data.read(size)
+
+    request = build(files={"f": ("f", Reader())})
+    assert request.headers["transfer-encoding"] == "chunked"
+    assert not is_replayable(request.stream)
+    assert b"\r\n\r\nonly read()\r\n" in collect_sync(request.stream)
+    assert repr(request.stream).startswith("<MultipartStream boundary=")
