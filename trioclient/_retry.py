@@ -371,7 +371,8 @@ class Retry:
 
         Args:
             method: the request's method.
-            replayable: whether the request body can be sent again (bytes, not a stream).
+            replayable: whether the request body can be sent again (bytes, or a multipart
+                body of seekable files; not a stream).
             error: the attempt's exception, or None if a response came back,
             status_code: and then its status,
             retry_after: and its Retry-After header, if any.

@@ -34,6 +34,7 @@ import trio
 
 from ._auth import Auth, AuthTypes
 from ._config import USE_CLIENT_DEFAULT, Deadlines, UseClientDefault
+from ._content import is_replayable
 from ._cookies import Cookies, apply_cookies, extract_into, has_cookies
 from ._exceptions import RemoteProtocolError, RequestError, TooManyRedirects, UnsupportedProtocol
 from ._hooks import EventHooks, run_hooks
@@ -155,7 +156,7 @@ class SendPipeline:
         """The single-request step, again after each failure that `budget.retry` says a new
         attempt may cure; the policy's decisions are `Retry.plan`'s, the I/O is here."""
         attempts: list[RetryAttempt] = []
-        replayable = isinstance(request._body, bytes)
+        replayable = is_replayable(request._body)
         while True:
             retry = budget.retry
             try:

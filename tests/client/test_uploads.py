@@ -8,6 +8,7 @@ import io
 import os
 import threading
 import tracemalloc
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -305,3 +306,17 @@ async def test_cancelling_a_thread_read_returns_promptly(upload_url: str) -> Non
             assert scope.cancelled_caught
             assert client.pool_statistics().connections == 0
         writer.close()  # the abandoned read() sees EOF and its thread ends
+
+
+async def test_a_retry_resends_seekable_files(upload_url: str, tmp_path: Path) -> None:
+    """A 503 with Retry-After is retried (PUT is idempotent): the file goes again, whole."""
+    path = tmp_path / "f.bin"
+    content = os.urandom(CHUNK_SIZE + 1)
+    path.write_bytes(content)
+    with open_file(path) as file:
+        async with trioclient.Client(retries=trioclient.Retry(total=1, backoff_factor=0)) as client:
+            response = await client.put(
+                f"{upload_url}/unavailable-once?key={uuid.uuid4()}", files={"f": file}
+            )
+    assert len(response.attempts) == 1
+    assert response.json()["parts"][0]["sha256"] == hashlib.sha256(content).hexdigest()

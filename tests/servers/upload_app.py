@@ -15,6 +15,8 @@ Routes:
 ``/redirect?status=S``      drains the body, answers S (default 307) with
                             ``Location: /upload``
 ``/reject``                 413 at once, without reading the body
+``/unavailable-once?key=K``  the first request with key K: drains the body, answers 503 with
+                            ``Retry-After: 0``; later ones: as ``/upload``
 ==========================  ===============================================================
 """
 
@@ -33,6 +35,8 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 __all__ = ["app"]
+
+_SEEN_KEYS: set[str] = set()
 
 
 class _Parts:
@@ -168,6 +172,14 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await _drain(receive)
         status = int(query.get("status", "307"))
         await _respond(send, status, b"", [(b"location", b"/upload")])
+    elif path == "/unavailable-once":
+        key = dict(parse_qsl(scope["query_string"].decode("latin-1"))).get("key", "")
+        if key in _SEEN_KEYS:
+            await _upload(scope, receive, send)
+        else:
+            _SEEN_KEYS.add(key)
+            await _drain(receive)
+            await _respond(send, 503, b"", [(b"retry-after", b"0")])
     elif path == "/reject":
         await _respond(send, 413, b"too large", [(b"connection", b"close")])
     else:
