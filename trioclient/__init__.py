@@ -52,6 +52,7 @@ from ._exceptions import UnsupportedProtocol as UnsupportedProtocol
 from ._exceptions import WriteError as WriteError
 from ._exceptions import WriteTimeout as WriteTimeout
 from ._headers import Headers as Headers
+from ._proxy import Proxy as Proxy
 from ._request import Request as Request
 from ._response import Response as Response
 from ._retry import Retry as Retry
@@ -104,6 +105,7 @@ __all__ = [
     "PoolStatistics",
     "PoolTimeout",
     "ProtocolError",
+    "Proxy",
     "ProxyError",
     "QueryParams",
     "ReadError",

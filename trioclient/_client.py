@@ -58,6 +58,7 @@ from ._exceptions import (
 )
 from ._headers import Headers, check_header_safety
 from ._hooks import EventHook, EventHooks, build_event_hooks
+from ._proxy import Proxy, ProxyTypes, as_proxy
 from ._request import Request
 from ._response import Response
 from ._retry import Retry, build_retry
@@ -104,6 +105,8 @@ class Client(SendPipeline, HTTPVerbs):
 
     `retries` (also beyond httpx): None (the default) or 0 for no retries, an int n for
     `Retry(total=n)`, or a `Retry`; each request may override it (docs/retries.md).
+
+    `proxy=` (a URL or a `Proxy`) sends every request through that proxy (docs/proxies.md).
     """
 
     def __init__(
@@ -132,6 +135,7 @@ class Client(SendPipeline, HTTPVerbs):
         http2_ping_interval: float | None = None,
         transport: Transport | None = None,
         mounts: Mapping[str, Transport | None] | None = None,
+        proxy: ProxyTypes | None = None,
     ) -> None:
         default_headers = Headers(
             {
@@ -167,8 +171,10 @@ class Client(SendPipeline, HTTPVerbs):
         self.retries = retries
         self.default_encoding = default_encoding
         self.trust_env = trust_env
-        if transport is None:
-            transport = HTTPTransport(
+        proxy = None if proxy is None else as_proxy(proxy)
+
+        def http_transport(proxy: Proxy | None) -> HTTPTransport:
+            return HTTPTransport(
                 verify=verify,
                 cert=cert,
                 trust_env=trust_env,
@@ -179,11 +185,19 @@ class Client(SendPipeline, HTTPVerbs):
                 local_address=local_address,
                 http2_ping_interval=http2_ping_interval,
                 write_timeout=self.timeout.write,
+                proxy=proxy,
             )
+
+        # Proxies, as httpx: `proxy=` sends everything through it (the default transport
+        # itself, or an "all://" mount in front of a given `transport=`).
+        if transport is None:
+            transport = http_transport(proxy)
         elif not isinstance(transport, Transport):
             raise TypeError(
                 f"transport= must be a trioclient.Transport, not {type(transport).__name__}."
             )
+        elif proxy is not None:
+            mounts = {"all://": http_transport(proxy), **(mounts or {})}
         self._transport = transport
         self._mounts = Mounts(mounts)
         self._state = _State.UNOPENED

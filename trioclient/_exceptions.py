@@ -181,7 +181,32 @@ class RemoteProtocolError(ProtocolError):
 
 
 class ProxyError(TransportError):
-    """A proxy refused or failed the request."""
+    """A proxy refused or failed to connect us to the target.
+
+    Raised while a connection is set up: the proxy answered CONNECT with anything but 2xx,
+    a SOCKS5 proxy refused (bad credentials, a reply code other than success), or the proxy's
+    reply was not valid. `proxy` names it (`scheme://host:port`, never the credentials),
+    `target` is the `host:port` we asked for; `status_code` and `reason` are the proxy's
+    status (407, "Proxy Authentication Required") or SOCKS5 reply code and its meaning, None
+    when the proxy sent no valid reply. A proxy that cannot be reached at all is a
+    `ConnectError` (or `ConnectTimeout`) naming the proxy instead.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        request: Request | None = None,
+        status_code: int | None = None,
+        reason: str | None = None,
+        proxy: str | None = None,
+        target: str | None = None,
+    ) -> None:
+        super().__init__(message, request=request)
+        self.status_code = status_code
+        self.reason = reason
+        self.proxy = proxy
+        self.target = target
 
 
 class UnsupportedProtocol(TransportError):

@@ -145,7 +145,7 @@ def test_ipv6() -> None:
     assert url.host == "::1"
     assert url.raw_host == b"::1"
     assert url.netloc == b"[::1]:8080"
-    assert url._origin_key == ("http", b"::1", 8080)
+    assert url._origin_key == ("http", b"::1", 8080, None)  # via: no proxy
     assert str(URL("http://[2001:DB8::A]/")) == "http://[2001:db8::a]/"
     assert str(URL("http://[fe80::1%25eth0]/")) == "http://[fe80::1%25eth0]/"
     assert URL("http://[fe80::1%25eth0]/")._tls_server_name == "fe80::1"
@@ -180,7 +180,7 @@ def test_ports(text: str, port: int | None, effective: int) -> None:
 
 def test_fast_accessors() -> None:
     url = URL("https://Example.com/a%20b?q=1")
-    assert url._origin_key == ("https", b"example.com", 443)
+    assert url._origin_key == ("https", b"example.com", 443, None)
     assert url._target == b"/a%20b?q=1"
     assert URL("http://h")._target == b"/"
     assert URL("http://h?x")._target == b"/?x"

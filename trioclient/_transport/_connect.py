@@ -37,6 +37,7 @@ __all__ = [
     "format_address",
     "is_readable",
     "open_stream",
+    "open_tcp",
     "socket_of",
 ]
 
@@ -83,7 +84,7 @@ def is_readable(stream: trio.abc.Stream) -> bool:
     return sock is not None and sock.is_readable()
 
 
-async def _open_tcp(host: str, port: int, local_address: str | None) -> trio.SocketStream:
+async def open_tcp(host: str, port: int, local_address: str | None) -> trio.SocketStream:
     """`trio.open_tcp_stream`, but a BaseException from its attempts comes out unwrapped.
 
     Happy Eyeballs runs each attempt in a child task of its own nursery, so a
@@ -110,12 +111,17 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]
 
 
 class ConnectProgress:
-    """How far a connect got: read by the caller to word a timeout precisely."""
+    """How far a connect got: read by the caller to word a timeout precisely.
 
-    __slots__ = ("stage",)
+    The message is `f"{stage} {target}{tail}"`: "connecting to example.org:443", "waiting
+    for proxy http://proxy:3128 to open a tunnel to example.org:443".
+    """
+
+    __slots__ = ("stage", "tail")
 
     def __init__(self) -> None:
         self.stage = "connecting to"
+        self.tail = ""
 
 
 async def open_stream(
@@ -151,7 +157,7 @@ async def open_stream(
         if uds is not None:
             stream = await trio.open_unix_socket(uds)
         else:
-            stream = await _open_tcp(address, port, local_address)
+            stream = await open_tcp(address, port, local_address)
         if ssl_context is not None:
             if progress is not None:
                 progress.stage = "performing the TLS handshake with"

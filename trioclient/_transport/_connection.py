@@ -3,11 +3,11 @@
 Theory of operation
 -------------------
 The pool (`_pool.py`) decides *which* connection a request gets and when one is given back;
-this class is everything about *one* connection: opening it (TCP or a Unix socket, TLS,
-then ALPN or prior knowledge picks HTTP/1.1 or HTTP/2), running one exchange on it, telling
-whether it may be reused, closing it at once, and a `statistics()` snapshot. The pool sees
-connections only through these methods, so it never asks which protocol a connection
-speaks, and the protocol drivers never see the pool.
+this class is everything about *one* connection: opening it (TCP or a Unix socket, or
+through a proxy (`_tunnel.py`); TLS, then ALPN or prior knowledge picks HTTP/1.1 or
+HTTP/2), running one exchange on it, telling whether it may be reused, closing it at
+once, and a `statistics()` snapshot. The pool sees connections only through these methods,
+so it never asks which protocol a connection speaks, and the protocol drivers never see the pool.
 
 A connection exists in the pool's books before it is connected: the slot is reserved the
 moment a request is granted it, so `http` is None until `connect()` finishes. A connection
@@ -32,12 +32,13 @@ from ._h2_stream import H2Body
 from ._http2 import HTTP2Connection, RetryOnNewConnection
 from ._http11 import H11Body, HTTP11Connection, StaleConnection
 from ._pool_state import PoolEntry
+from ._tunnel import ProxyRoute, open_via_proxy
 
 if TYPE_CHECKING:
     from .._config import Deadlines
     from .._request import Request
 
-__all__ = ["Connection", "ConnectionSettings", "ConnectionStatistics", "where"]
+__all__ = ["Connection", "ConnectionSettings", "ConnectionStatistics", "target_of", "where"]
 
 # An idle HTTP/1.1 connection is checked for a close by the server (a poll syscall) before
 # reuse only if it was idle this long: servers close idle connections after seconds, not
@@ -57,6 +58,7 @@ class ConnectionSettings:
     local_address: str | None
     write_timeout: float | None
     ping_interval: float | None
+    proxy: ProxyRoute | None = None  # every connection goes through this proxy
 
 
 @dataclass(frozen=True)
@@ -156,26 +158,48 @@ class Connection(PoolEntry):
         deadline = deadlines.connect()
         stream: trio.abc.Stream | None = None
         progress = ConnectProgress()
+        origin = self.origin
+        proxy = settings.proxy
+        if proxy is not None and proxy.forwards(origin) and not settings.http1:
+            raise UnsupportedProtocol(
+                f"http1=False, but http:// URLs through the HTTP proxy {proxy.label} are"
+                " forwarded with HTTP/1.1.",
+                request=request,
+            )
         try:
             with trio.CancelScope(deadline=deadline) as scope:
                 self.connect_scope = scope
-                stream = await open_stream(
-                    self.origin,
-                    ssl_context=settings.ssl_context if self.origin.scheme == "https" else None,
-                    server_hostname=request.url._tls_server_name,
-                    uds=settings.uds,
-                    local_address=settings.local_address,
-                    request=request,
-                    progress=progress,
-                )
+                ssl_context = settings.ssl_context if origin.scheme == "https" else None
+                if proxy is None:
+                    stream = await open_stream(
+                        origin,
+                        ssl_context=ssl_context,
+                        server_hostname=request.url._tls_server_name,
+                        uds=settings.uds,
+                        local_address=settings.local_address,
+                        request=request,
+                        progress=progress,
+                    )
+                else:
+                    stream = await open_via_proxy(
+                        origin,
+                        proxy,
+                        ssl_context=ssl_context,
+                        server_hostname=request.url._tls_server_name,
+                        uds=settings.uds,
+                        local_address=settings.local_address,
+                        request=request,
+                        progress=progress,
+                    )
             reason = closed_reason()
             if reason is not None:
                 close_stream_now(stream)
                 raise ClientStateError(f"Cannot send a request: {reason}.")
             if stream is None:
                 label = deadlines.why(deadline, deadlines.timeout.connect)
+                target = where(origin) if proxy is None else target_of(origin)
                 raise ConnectTimeout(
-                    f"Timed out {progress.stage} {where(self.origin)} ({label})",
+                    f"Timed out {progress.stage} {target}{progress.tail} ({label})",
                     request=request,
                 )
         finally:
@@ -288,7 +312,14 @@ def _speaks_h2(
     return not settings.http1  # plain http: HTTP/2 with prior knowledge only if asked
 
 
-def where(origin: Origin) -> str:
+def target_of(origin: Origin) -> str:
     """`host:port` of an origin, for messages."""
     host = origin.host.decode("ascii").replace("%25", "%", 1)
     return format_address(host, origin.port)
+
+
+def where(origin: Origin) -> str:
+    """`host:port` of an origin, and the proxy it goes through if any, for messages."""
+    if origin.via is None:
+        return target_of(origin)
+    return f"{target_of(origin)} via proxy {origin.via}"

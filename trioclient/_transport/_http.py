@@ -16,6 +16,7 @@ import trio
 
 from .._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Deadlines, Limits
 from .._exceptions import ClientStateError, UnsupportedProtocol
+from .._proxy import ProxyTypes, as_proxy
 from .._request import Request
 from .._response import Response
 from .._types import CertTypes, VerifyTypes
@@ -24,6 +25,7 @@ from ._connection import ConnectionStatistics
 from ._pool import ConnectionPool
 from ._pool_state import PoolStatistics
 from ._tls import create_ssl_context
+from ._tunnel import ProxyRoute
 
 __all__ = ["HTTPTransport"]
 
@@ -37,6 +39,11 @@ class HTTPTransport(Transport):
     given `transport=`): `verify`, `cert`, `trust_env` (SSL_CERT_FILE/SSL_CERT_DIR), `http1`,
     `http2`, `limits`, `uds` (connect to a Unix socket), `local_address` (bind the client
     end), `http2_ping_interval` and `write_timeout` (for HTTP/2 connection writes).
+
+    `proxy` (a URL or a `Proxy`) sends every request through that proxy: forwarded for
+    http:// URLs by an HTTP proxy, through a CONNECT tunnel for https:// ones, through a
+    SOCKS5 tunnel for both (docs/proxies.md). With `uds`, the proxy is reached over that
+    Unix socket.
     """
 
     def __init__(
@@ -52,12 +59,17 @@ class HTTPTransport(Transport):
         local_address: str | None = None,
         http2_ping_interval: float | None = None,
         write_timeout: float | None = DEFAULT_TIMEOUT.write,
+        proxy: ProxyTypes | None = None,
     ) -> None:
         if not (http1 or http2):
             raise UnsupportedProtocol("http1=False and http2=False leave no protocol to speak.")
         ssl_context = create_ssl_context(
             verify, cert, trust_env=trust_env, http1=http1, http2=http2
         )
+        route = None
+        if proxy is not None:
+            route = ProxyRoute.of(as_proxy(proxy), verify=verify, cert=cert, trust_env=trust_env)
+        self._proxy_label = route.label if route is not None else None
         self._pool = ConnectionPool(
             limits=limits,
             ssl_context=ssl_context,
@@ -67,6 +79,7 @@ class HTTPTransport(Transport):
             local_address=local_address,
             write_timeout=write_timeout,
             http2_ping_interval=http2_ping_interval,
+            proxy=route,
         )
         self._bound = False
 

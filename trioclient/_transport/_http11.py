@@ -363,10 +363,23 @@ class RequestEvents:
         self._checked.clear()
         self._events.clear()
 
-    def event_for(self, request: Request) -> h11.Request:
-        """The h11 event for `request`, or LocalProtocolError; never quotes a header value."""
+    def event_for(
+        self,
+        request: Request,
+        target: bytes | None = None,
+        extra: tuple[tuple[bytes, bytes], ...] = (),
+    ) -> h11.Request:
+        """The h11 event for `request`, or LocalProtocolError; never quotes a header value.
+
+        `target` replaces the URL's origin-form target (a forward proxy wants the absolute
+        form); `extra` fields (the proxy's, already checked) follow the request's own.
+        """
         headers = request.headers.raw
-        key = (request._method_bytes, request.url._target, tuple(headers))
+        if extra:
+            headers = [*headers, *extra]
+        if target is None:
+            target = request.url._target
+        key = (request._method_bytes, target, tuple(headers))
         events = self._events
         event = events.get(key)
         if event is not None:
@@ -383,7 +396,7 @@ class RequestEvents:
         try:
             event = h11.Request(
                 method=request._method_bytes,
-                target=request.url._target,
+                target=target,
                 headers=headers,
                 _parsed=True,
             )

@@ -34,6 +34,7 @@ import math
 import ssl
 from typing import TYPE_CHECKING, NoReturn
 
+import h11
 import outcome
 import trio
 
@@ -48,6 +49,7 @@ from ._http2 import RetryOnNewConnection
 from ._http11 import RequestEvents, StaleConnection
 from ._pool_state import Plan, PoolState, PoolStatistics
 from ._stream import PooledStream
+from ._tunnel import ProxyRoute
 
 if TYPE_CHECKING:
     from .._config import Deadlines, Limits
@@ -73,6 +75,7 @@ class ConnectionPool:
         local_address: str | None = None,
         write_timeout: float | None = None,
         http2_ping_interval: float | None = None,
+        proxy: ProxyRoute | None = None,
     ) -> None:
         self._books: PoolState[Connection] = PoolState(
             Connection,
@@ -89,7 +92,9 @@ class ConnectionPool:
             local_address=local_address,
             write_timeout=write_timeout,
             ping_interval=http2_ping_interval,
+            proxy=proxy,
         )
+        self._proxy = proxy
         self._nursery: trio.Nursery | None = None
         self._closed_reason: str | None = None
         self._housekeeping_sleep: trio.CancelScope | None = None  # its deadline: next expiry
@@ -111,7 +116,12 @@ class ConnectionPool:
         replayable = is_replayable(request._body)
         can_retry = request._method_bytes in _IDEMPOTENT and replayable
         h2_retries = _H2_RETRIES if replayable else 0
-        event = self._events.event_for(request)  # an invalid request costs no connection
+        proxy = self._proxy
+        if proxy is None:
+            event = self._events.event_for(request)  # an invalid request costs no connection
+        else:
+            origin = Origin(origin.scheme, origin.host, origin.port, proxy.label)
+            event = self._proxied_event(request, proxy)
         refused_on: list[Connection] | None = None  # for the message when retries run out
         while True:
             pool_deadline = deadlines.pool()
@@ -209,6 +219,15 @@ class ConnectionPool:
             self._execute(self._books.expire(trio.current_time()))
 
     # -- internals ------------------------------------------------------------------------
+
+    def _proxied_event(self, request: Request, proxy: ProxyRoute) -> h11.Request:
+        """The h11 event through a proxy: a forwarded request has the absolute-form target
+        and the proxy's headers; a tunnelled one is sent as it would be directly."""
+        if not proxy.forwards(request.url._origin_key):
+            return self._events.event_for(request)
+        url = request.url
+        target = b"http://" + url.netloc + url._target
+        return self._events.event_for(request, target, proxy.headers)
 
     def _may_multiplex(self, origin: Origin) -> bool:
         """Could a new connection to `origin` turn out to be HTTP/2?"""
