@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any
@@ -55,17 +56,19 @@ from ._cookies import Cookies, CookieTypes, apply_cookies, has_cookies
 from ._decoders import ACCEPT_ENCODING
 from ._exceptions import (
     ClientStateError,
+    InvalidURL,
 )
 from ._headers import Headers, check_header_safety
 from ._hooks import EventHook, EventHooks, build_event_hooks
 from ._proxy import Proxy, ProxyTypes, as_proxy
+from ._proxy_env import ProxyEnvironment
 from ._request import Request
 from ._response import Response
 from ._retry import Retry, build_retry
 from ._send import RetryBudget, SendPipeline, StreamContext
 from ._transport._base import Transport
 from ._transport._http import HTTPTransport
-from ._transport._mounts import Mounts
+from ._transport._mounts import EnvironmentProxies, Mounts
 from ._transport._pool_state import PoolStatistics
 from ._types import (
     CertTypes,
@@ -106,7 +109,9 @@ class Client(SendPipeline, HTTPVerbs):
     `retries` (also beyond httpx): None (the default) or 0 for no retries, an int n for
     `Retry(total=n)`, or a `Retry`; each request may override it (docs/retries.md).
 
-    `proxy=` (a URL or a `Proxy`) sends every request through that proxy (docs/proxies.md).
+    `proxy=` (a URL or a `Proxy`) sends every request through that proxy; without it,
+    `trust_env=True` honours HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY
+    (docs/proxies.md).
     """
 
     def __init__(
@@ -189,9 +194,14 @@ class Client(SendPipeline, HTTPVerbs):
             )
 
         # Proxies, as httpx: `proxy=` sends everything through it (the default transport
-        # itself, or an "all://" mount in front of a given `transport=`).
+        # itself, or an "all://" mount in front of a given `transport=`); otherwise, with
+        # trust_env and no `transport=` (nor `uds=`, which says where every connection goes),
+        # the environment's proxies (docs/proxies.md).
+        environment = None
         if transport is None:
             transport = http_transport(proxy)
+            if proxy is None and trust_env and uds is None:
+                environment = _environment_proxies(http_transport)
         elif not isinstance(transport, Transport):
             raise TypeError(
                 f"transport= must be a trioclient.Transport, not {type(transport).__name__}."
@@ -199,7 +209,7 @@ class Client(SendPipeline, HTTPVerbs):
         elif proxy is not None:
             mounts = {"all://": http_transport(proxy), **(mounts or {})}
         self._transport = transport
-        self._mounts = Mounts(mounts)
+        self._mounts = Mounts(mounts, environment)
         self._state = _State.UNOPENED
         self._nursery_manager: AbstractAsyncContextManager[trio.Nursery] | None = None
         self._nursery: trio.Nursery | None = None
@@ -575,6 +585,29 @@ def _checked_size(value: object) -> int | None:
     if value < 0:
         raise ValueError(f"max_response_size must be None or an int >= 0 (bytes), not {value}")
     return value
+
+
+def _environment_proxies(
+    http_transport: Callable[[Proxy | None], HTTPTransport],
+) -> EnvironmentProxies | None:
+    """HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY: a transport per proxy, or None."""
+    environment = ProxyEnvironment.from_environ(os.environ)
+    if environment.is_empty:
+        return None
+    transports: dict[str, Transport] = {}
+    for url in (environment.http, environment.https, environment.all):
+        if url is not None and url not in transports:
+            try:
+                proxy = Proxy(url)
+            except (ValueError, InvalidURL):
+                # Not the value itself in the message: it may hold credentials.
+                name = environment.sources.get(url, "a proxy variable")
+                raise ValueError(
+                    f"The environment variable {name} is not a proxy URL (http://, https://,"
+                    " socks5:// or socks5h://, with a host); fix it or pass trust_env=False."
+                ) from None
+            transports[url] = http_transport(proxy)
+    return EnvironmentProxies(environment, transports)
 
 
 def _user_agent() -> str:

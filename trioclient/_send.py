@@ -234,7 +234,7 @@ class SendPipeline:
         if hooks["request"]:
             await run_hooks(hooks["request"], request)
         transport = self._transport
-        if self._mounts._entries:
+        if self._mounts._routes:
             transport = self._mounts.lookup(request.url, transport)
         started = time.perf_counter()
         response = await transport.handle_request(request)

@@ -10,6 +10,12 @@ A pattern is `scheme://host:port` where each part may be left out or widened:
 The most specific pattern wins: one with a port before one without, then the longer host,
 then the longer scheme. A pattern mapped to `None` sends its URLs to the client's default
 transport (httpx uses this to exempt hosts from a proxy mount).
+
+Below the patterns come the environment's proxies (`trust_env`, `EnvironmentProxies`): a URL
+that no pattern matched goes to the proxy HTTP_PROXY/HTTPS_PROXY/ALL_PROXY name for its
+scheme, unless NO_PROXY exempts its host. NO_PROXY's IP ranges and `host:port` entries are
+more than patterns can say, hence a matcher of its own (`_proxy_env.py`) instead of
+httpx's translation of the environment into patterns.
 """
 
 from __future__ import annotations
@@ -18,13 +24,14 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from .._proxy_env import ProxyEnvironment
 from .._urlparse import DEFAULT_PORTS
 from .._urls import URL
 
 if TYPE_CHECKING:
     from ._base import Transport
 
-__all__ = ["Mounts", "URLPattern"]
+__all__ = ["EnvironmentProxies", "Mounts", "URLPattern"]
 
 
 class URLPattern:
@@ -99,12 +106,36 @@ def _split_authority(pattern: str, authority: str) -> tuple[str, int | None]:
     return host, int(port_text)
 
 
+class EnvironmentProxies:
+    """The environment's proxies, each with its transport: `lookup` picks one per URL."""
+
+    __slots__ = ("_environment", "_transports")
+
+    def __init__(self, environment: ProxyEnvironment, transports: Mapping[str, Transport]) -> None:
+        self._environment = environment
+        self._transports = dict(transports)  # proxy URL -> its transport
+
+    def transports(self) -> list[Transport]:
+        """Each proxy's transport."""
+        return list(self._transports.values())
+
+    def lookup(self, url: URL) -> Transport | None:
+        """The proxy transport for `url`, or None to go direct."""
+        origin = url._origin_key
+        proxy = self._environment.proxy_for(origin.scheme, origin.host.decode("ascii"), origin.port)
+        return None if proxy is None else self._transports[proxy]
+
+
 class Mounts:
-    """The patterns of one client, most specific first."""
+    """The patterns of one client, most specific first, then the environment's proxies."""
 
-    __slots__ = ("_entries",)
+    __slots__ = ("_entries", "_environment", "_routes")
 
-    def __init__(self, mounts: Mapping[str, Transport | None] | None) -> None:
+    def __init__(
+        self,
+        mounts: Mapping[str, Transport | None] | None,
+        environment: EnvironmentProxies | None = None,
+    ) -> None:
         from ._base import Transport
 
         entries: list[tuple[URLPattern, Transport | None]] = []
@@ -117,21 +148,32 @@ class Mounts:
             entries.append((URLPattern(key), transport))
         entries.sort(key=lambda entry: entry[0].priority)
         self._entries = entries
+        self._environment = environment
+        # Read on every request: False sends everything to the default transport at once.
+        self._routes = bool(entries) or environment is not None
 
     def __bool__(self) -> bool:
-        return bool(self._entries)
+        return self._routes
 
     def transports(self) -> list[Transport]:
-        """Each mounted transport once, in pattern order."""
+        """Each mounted (or environment proxy) transport once, in pattern order."""
         seen: list[Transport] = []
-        for _, transport in self._entries:
+        candidates = [transport for _, transport in self._entries]
+        if self._environment is not None:
+            candidates.extend(self._environment.transports())
+        for transport in candidates:
             if transport is not None and all(transport is not t for t in seen):
                 seen.append(transport)
         return seen
 
     def lookup(self, url: URL, default: Transport) -> Transport:
-        """The transport for `url`: the most specific matching mount, else `default`."""
+        """The transport for `url`: the most specific matching mount, else the
+        environment's proxy for it, else `default`."""
         for pattern, transport in self._entries:
             if pattern.matches(url):
                 return default if transport is None else transport
+        if self._environment is not None:
+            proxied = self._environment.lookup(url)
+            if proxied is not None:
+                return proxied
         return default
