@@ -177,6 +177,9 @@ def _phase_of_stack(name: str, op: Op) -> None:
             if code == "open_stream":
                 op.phase = "tls-handshake"
                 return
+            if code == "open_via_proxy":  # the CONNECT or SOCKS5 handshake, TLS inside
+                op.phase = "proxy-handshake"
+                return
             if code in ("_read_loop", "_write_loop"):  # an HTTP/2 connection's own tasks
                 op.phase = "h2-read" if code == "_read_loop" else "h2-write"
                 return

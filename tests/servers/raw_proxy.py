@@ -10,6 +10,7 @@ form, relays the response back and closes). It keeps every request head it recei
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Awaitable, Callable
 
 import trio
@@ -21,6 +22,7 @@ __all__ = [
     "connect_reply",
     "refuse",
     "relay",
+    "socks_relay",
     "socks_reply",
     "socks_server",
 ]
@@ -39,9 +41,22 @@ async def _pump(source: trio.abc.ReceiveStream, sink: trio.abc.SendStream) -> No
             pass
 
 
+async def _open_upstream(host: str, port: int) -> trio.SocketStream:
+    """A TCP connection that bypasses any custom socket factory: the cancellation harness
+    counts and breaks the *client's* sockets only, never the proxy's own."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = trio.socket.from_stdlib_socket(socket.socket(family, kind, proto))
+    try:
+        await sock.connect(address)
+    except BaseException:
+        sock.close()
+        raise
+    return trio.SocketStream(sock)
+
+
 async def relay(client: BufferedStream, host: str, port: int, first: bytes = b"") -> None:
     """Connect to host:port, send `first`, then relay both ways until both sides are done."""
-    upstream = await trio.open_tcp_stream(host, port)
+    upstream = await _open_upstream(host, port)
     async with upstream:
         if first:
             await upstream.send_all(first)
@@ -89,12 +104,30 @@ class RelayProxy:
                 if not line.lower().startswith((b"proxy-authorization:", b"connection:"))
             ]
             upstream_head = b"\r\n".join(kept[:-2]) + b"\r\nConnection: close\r\n\r\n"
-            async with await trio.open_tcp_stream(host, port) as upstream:
+            async with await _open_upstream(host, port) as upstream_stream:
+                upstream = BufferedStream(upstream_stream)
                 await upstream.send_all(upstream_head)
-                response = b""
-                while data := await upstream.receive_some(65536):
-                    response += data
-            await stream.send_all(response)
+                await stream.send_all(await _read_response(upstream))
+
+
+async def _read_response(upstream: BufferedStream) -> bytes:
+    """One response: its head, then a Content-Length body, a chunked one, or until EOF."""
+    head = await upstream.receive_until(b"\r\n\r\n")
+    fields = {
+        name.strip().lower(): value.strip()
+        for name, _, value in (line.partition(b":") for line in head.split(b"\r\n")[1:])
+    }
+    if b"content-length" in fields:
+        return head + await upstream.receive_exactly(int(fields[b"content-length"]))
+    if b"chunked" in fields.get(b"transfer-encoding", b"").lower():
+        return head + await upstream.receive_until(b"\r\n0\r\n\r\n")
+    body = b""
+    try:
+        while data := await upstream.receive_some(65536):
+            body += data
+    except trio.BrokenResourceError:
+        pass
+    return head + body
 
 
 def connect_reply(
@@ -193,5 +226,28 @@ def socks_server(
             await then(stream)
         else:
             await _drain(stream)
+
+    return handler
+
+
+def socks_relay() -> Handler:
+    """A working SOCKS5 proxy (no authentication) relaying to the address it is asked for."""
+
+    async def handler(stream: BufferedStream) -> None:
+        greeting = await stream.receive_exactly(2)
+        await stream.receive_exactly(greeting[1])
+        await stream.send_all(b"\x05\x00")
+        request = await stream.receive_exactly(4)
+        if request[3] == 1:
+            host = ".".join(str(b) for b in await stream.receive_exactly(4))
+        elif request[3] == 3:
+            size = await stream.receive_exactly(1)
+            host = (await stream.receive_exactly(size[0])).decode("ascii")
+        else:
+            await stream.send_all(socks_reply(8))
+            return
+        port = int.from_bytes(await stream.receive_exactly(2), "big")
+        await stream.send_all(socks_reply(0))
+        await relay(stream, host, port)
 
     return handler
