@@ -10,9 +10,12 @@ from collections.abc import Iterator
 
 import pytest
 from servers.peers import unavailable
-from servers.proxy_peers import PROXY_APT_PACKAGES, MicrosocksServer, TinyproxyServer
-
-PROXY_AUTH = ("proxyuser", "s3cret-pass")
+from servers.proxy_peers import (
+    PROXY_APT_PACKAGES,
+    PROXY_AUTH,
+    MicrosocksServer,
+    TinyproxyServer,
+)
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,8 @@ import ssl
 
 import pytest
 import trio
-from conftest import PROXY_AUTH
 from servers.peers import NginxServer
-from servers.proxy_peers import MicrosocksServer, TinyproxyServer
+from servers.proxy_peers import PROXY_AUTH, MicrosocksServer, TinyproxyServer
 from servers.raw import respond, serve_raw
 from servers.raw_proxy import RelayProxy
 

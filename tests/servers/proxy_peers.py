@@ -10,9 +10,10 @@ from pathlib import Path
 
 from .peers import PeerServer
 
-__all__ = ["PROXY_APT_PACKAGES", "MicrosocksServer", "TinyproxyServer"]
+__all__ = ["PROXY_APT_PACKAGES", "PROXY_AUTH", "MicrosocksServer", "TinyproxyServer"]
 
 PROXY_APT_PACKAGES = "tinyproxy microsocks"
+PROXY_AUTH = ("proxyuser", "s3cret-pass")  # what the fixtures' proxies with auth want
 
 _TINYPROXY_CONF = """\
 Port {port}
