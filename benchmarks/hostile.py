@@ -16,6 +16,10 @@ Cases:
   double-get-cap  the same, ``client.get(url, max_response_size=16 MiB)``
   endless-get-cap an endless chunked body, ``client.get(url, max_response_size=16 MiB)``
   endless-get     the same without a cap (runs until killed: the "before" behaviour)
+  br-stream       1.6 KB br of 1 GiB of zeros, ``aiter_bytes()`` (needs trioclient[brotli])
+  br-get-cap      the same, ``client.get(url, max_response_size=16 MiB)``
+  zstd-stream     32 KB zstd of 1 GiB of zeros, ``aiter_bytes()`` (needs trioclient[zstd])
+  zstd-get-cap    the same, ``client.get(url, max_response_size=16 MiB)``
 """
 
 from __future__ import annotations
@@ -42,6 +46,10 @@ CASES = (
     "double-get-cap",
     "endless-get-cap",
     "endless-get",
+    "br-stream",
+    "br-get-cap",
+    "zstd-stream",
+    "zstd-get-cap",
 )
 
 
@@ -58,6 +66,27 @@ def gzip_of_zeros(mib: int) -> bytes:
     return header + segment * mib + tail + struct.pack("<II", crc, (mib * MIB) & 0xFFFFFFFF)
 
 
+def br_of_zeros(mib: int) -> bytes:
+    """br of `mib` MiB of zeros, compressed a MiB at a time."""
+    import brotli
+
+    compressor = brotli.Compressor(quality=5, lgwin=22)
+    block = bytes(MIB)
+    return b"".join([*(compressor.process(block) for _ in range(mib)), compressor.finish()])
+
+
+def zstd_of_zeros(mib: int) -> bytes:
+    """zstd of `mib` MiB of zeros, compressed a MiB at a time."""
+    if sys.version_info >= (3, 14):
+        from compression import zstd
+    else:
+        from backports import zstd
+
+    compressor = zstd.ZstdCompressor(level=3)
+    block = bytes(MIB)
+    return b"".join([*(compressor.compress(block) for _ in range(mib)), compressor.flush()])
+
+
 # --- the child: one case, one process ------------------------------------------------------
 
 
@@ -70,6 +99,10 @@ def child(case: str) -> None:
         body, encoding = gzip_of_zeros(1024), "gzip"
     elif case.startswith("double"):
         body, encoding = gzip.compress(gzip_of_zeros(2048)), "gzip, gzip"
+    elif case.startswith("br"):
+        body, encoding = br_of_zeros(1024), "br"
+    elif case.startswith("zstd"):
+        body, encoding = zstd_of_zeros(1024), "zstd"
     else:
         body, encoding = b"", ""
 

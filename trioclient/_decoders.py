@@ -1,4 +1,4 @@
-"""Incremental decoders for response bodies: content codings, text, lines, re-chunking.
+"""Incremental decoders for content codings (`Content-Encoding`), in bounded steps.
 
 Theory of operation: every decoder is a small synchronous object that does no I/O. A
 content decoder is fed each raw chunk as it arrives (`feed`), hands out its output in
@@ -15,9 +15,9 @@ of a stacked coding the previous layer's whole output multiplies the ratios. zli
 `decompressobj().decompress(data, max_length)` keeps the rest of the input in
 `unconsumed_tail`, which is what every layer here does. A stack of more than `MAX_CODINGS`
 (5, urllib3's number) codings is refused: nobody legitimately sends more, and each layer
-costs a zlib state (about 40 KiB) however little data it sees.
+costs a decoder state (about 40 KiB for zlib) however little data it sees.
 
-Content codings (`Content-Encoding`):
+Content codings:
 
 * gzip uses zlib with a gzip wrapper. A body may hold several gzip members back to back
   (RFC 1952 allows it, `gzip -c a b` makes it); each is decoded in turn. Zero padding and
@@ -25,25 +25,42 @@ Content codings (`Content-Encoding`):
   browsers do.
 * deflate is meant to be zlib-wrapped (RFC 9110), but some servers send raw deflate. The
   first two bytes decide: a valid zlib header means zlib, anything else means raw.
+* br (RFC 7932) needs the optional `brotli` package (C; the `trioclient[brotli]` extra
+  installs it on CPython) or `brotlicffi` (the extra's choice elsewhere, e.g. PyPy), at
+  1.2 or later: 1.2 added `process(data, output_buffer_limit=)` and
+  `can_accept_more_data()`, without which one call inflates without bound, so an older
+  one is not used. The C binding's output buffer grows in blocks and may pass the limit by
+  one block (a 64 KiB limit gave 96 KiB pieces); the excess is kept and handed out first.
+  Bytes after the end of the stream are invalid data (both bindings say so).
+* zstd (RFC 8878) uses Python 3.14's `compression.zstd`, or its backport `backports.zstd`
+  before 3.14 (the `trioclient[zstd]` extra). Not the `zstandard` package (httpx's
+  choice): its `decompressobj().decompress(data)` takes no output bound, and a 4-byte RLE
+  block alone inflates to 128 KiB. The window is capped at 8 MiB (RFC 9659 limits the
+  `zstd` content coding to that; a larger one is a DecodingError), which bounds the
+  decoder's own memory. Frames may follow each other; each is decoded in turn.
 * "gzip, deflate" means gzip was applied first, so decoding runs the list in reverse.
 * An unknown coding anywhere in the list makes the whole body pass through untouched:
   decoding only the known layers would hand out bytes that match neither the wire nor the
-  original content (httpx skips just the unknown layer).
+  original content (httpx skips just the unknown layer). A known coding whose package is
+  missing (br, zstd) is a DecodingError naming the extra to install: the body cannot be
+  decoded, and handing it out undecoded would pass compressed bytes off as content.
 * A body that ends in the middle of a compressed stream is not an error: HTTP framing
   already says whether the body was complete, and a truncated stream yields what it held.
   Corrupt data raises `DecodingError` naming the coding.
 
-Text helpers: `TextDecoder` wraps a codecs incremental decoder (a multi-byte character
-split across chunks is kept until complete); `LineDecoder` splits on \\n, \\r\\n and \\r only
-(not on the other Unicode line boundaries that `str.splitlines` knows), and remembers a \\r
-at the end of one chunk so that a \\n starting the next is not taken for an empty line.
+`SUPPORTED_ENCODINGS` and the `Accept-Encoding` the client sends (`ACCEPT_ENCODING`) are
+computed at import from what is importable, so br and zstd are offered only when they can
+be decoded.
+
+Text and re-chunking helpers are in `_text_decoders.py`.
 """
 
 from __future__ import annotations
 
-import codecs
+import importlib
+import sys
 import zlib
-from typing import Final
+from typing import Any, Final
 
 from ._exceptions import DecodingError
 
@@ -52,20 +69,46 @@ __all__ = [
     "MAX_CODINGS",
     "STEP",
     "SUPPORTED_ENCODINGS",
-    "ByteChunker",
+    "BrotliDecoder",
     "ContentDecoder",
     "DeflateDecoder",
     "GzipDecoder",
     "IdentityDecoder",
-    "LineDecoder",
     "MultiDecoder",
-    "TextChunker",
-    "TextDecoder",
+    "ZstdDecoder",
     "decoder_for",
 ]
 
-SUPPORTED_ENCODINGS: Final = ("gzip", "deflate")
-ACCEPT_ENCODING: Final = b"gzip, deflate"
+
+def _load_brotli() -> Any:
+    """The brotli binding to use, or None: `brotli`, else `brotlicffi`, each from 1.2 on."""
+    for name in ("brotli", "brotlicffi"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        if hasattr(getattr(module, "Decompressor", None), "can_accept_more_data"):
+            return module
+    return None
+
+
+def _load_zstd() -> Any:
+    """`compression.zstd` (Python 3.14) or `backports.zstd`, or None."""
+    name = "compression.zstd" if sys.version_info >= (3, 14) else "backports.zstd"
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+_brotli: Any = _load_brotli()
+_zstd: Any = _load_zstd()
+
+#: The codings this installation decodes, in the order `Accept-Encoding` lists them.
+SUPPORTED_ENCODINGS: Final[tuple[str, ...]] = (
+    ("gzip", "deflate") + (("br",) if _brotli else ()) + (("zstd",) if _zstd else ())
+)
+ACCEPT_ENCODING: Final = ", ".join(SUPPORTED_ENCODINGS).encode("ascii")
 
 #: The most output one decoding step produces, whatever the compression ratio.
 STEP: Final = 64 * 1024
@@ -268,6 +311,120 @@ class DeflateDecoder(_ZlibDecoder):
         return self._final() if self._ended else b""
 
 
+#: The largest zstd window accepted: RFC 9659's limit for the `zstd` content coding.
+ZSTD_WINDOW_LOG_MAX: Final = 23  # 8 MiB
+
+
+def _missing(coding: str) -> DecodingError:
+    """The error for a known coding whose package is not installed."""
+    if coding == "br":
+        needs = "brotli >= 1.2 (or brotlicffi >= 1.2)"
+    elif sys.version_info >= (3, 14):  # pragma: no cover (the suite runs on 3.10-3.13)
+        needs = "Python's compression.zstd module (this Python was built without it)"
+    else:
+        needs = "backports.zstd"
+    return DecodingError(
+        f"The response has Content-Encoding: {coding}, which needs {needs}; it is not "
+        f"installed. Install trioclient[{'brotli' if coding == 'br' else 'zstd'}], or read "
+        "the body as sent with aiter_raw()."
+    )
+
+
+class BrotliDecoder(ContentDecoder):
+    """br (RFC 7932), through brotli's `output_buffer_limit` (see the module docstring)."""
+
+    __slots__ = ("_decoder", "_error", "_input", "_spill")
+
+    def __init__(self) -> None:
+        if _brotli is None:
+            raise _missing("br")
+        self._decoder = _brotli.Decompressor()
+        self._error: type[Exception] = _brotli.error
+        self._input = b""
+        self._spill = b""  # output past `max_length` from the binding's last call
+
+    def feed(self, data: bytes) -> None:
+        """Queue `data`."""
+        self._input = self._input + data if self._input else data
+
+    def finish(self) -> None:
+        """The input has ended (a truncated stream yields what it held)."""
+
+    def read(self, max_length: int = STEP) -> bytes:
+        """At most `max_length` decoded bytes; b"" when more input is needed."""
+        out = self._spill or self._process(max_length)
+        if len(out) <= max_length:
+            self._spill = b""
+            return out
+        self._spill = out[max_length:]
+        return out[:max_length]
+
+    def _process(self, max_length: int) -> bytes:
+        """One bounded call into the binding."""
+        decoder = self._decoder
+        data = b""
+        # While the binding holds output it must be called with no input (its contract).
+        if self._input and decoder.can_accept_more_data():
+            if decoder.is_finished():
+                self._input = b""
+                raise DecodingError("br: invalid data: bytes after the end of the stream")
+            data, self._input = self._input, b""
+        try:
+            out: bytes = decoder.process(data, output_buffer_limit=max_length)
+        except self._error as exc:
+            raise DecodingError(f"br: invalid data: {exc}") from None
+        return out
+
+
+class ZstdDecoder(ContentDecoder):
+    """zstd (RFC 8878): frames back to back, each decoded with `max_length` steps."""
+
+    __slots__ = ("_decoder", "_input")
+
+    def __init__(self) -> None:
+        if _zstd is None:
+            raise _missing("zstd")
+        self._decoder = self._new_frame()
+        self._input = b""
+
+    @staticmethod
+    def _new_frame() -> Any:
+        options = {_zstd.DecompressionParameter.window_log_max: ZSTD_WINDOW_LOG_MAX}
+        return _zstd.ZstdDecompressor(options=options)
+
+    def feed(self, data: bytes) -> None:
+        """Queue `data`."""
+        self._input = self._input + data if self._input else data
+
+    def finish(self) -> None:
+        """The input has ended (a truncated frame yields what it held)."""
+
+    def read(self, max_length: int = STEP) -> bytes:
+        """At most `max_length` decoded bytes; b"" when more input is needed."""
+        while True:
+            decoder = self._decoder
+            if decoder.eof:
+                # A frame ended: what follows it starts the next one.
+                rest = decoder.unused_data + self._input
+                if not rest:
+                    return b""
+                self._decoder, self._input = self._new_frame(), rest
+                continue
+            if decoder.needs_input:
+                if not self._input:
+                    return b""
+                data, self._input = self._input, b""
+            else:
+                data = b""  # the last call stopped at max_length: more output is waiting
+            try:
+                out: bytes = decoder.decompress(data, max_length)
+            except _zstd.ZstdError as exc:
+                raise DecodingError(f"zstd: invalid data: {exc}") from None
+            if out:
+                return out
+            # No output with max_length > 0: the input was all taken, or the frame ended.
+
+
 class MultiDecoder(ContentDecoder):
     """Several codings, given in the order they were applied (as Content-Encoding lists them).
 
@@ -316,6 +473,8 @@ _DECODERS: Final[dict[str, type[ContentDecoder]]] = {
     "gzip": GzipDecoder,
     "x-gzip": GzipDecoder,  # RFC 9110 section 8.4.1.3: treat as gzip.
     "deflate": DeflateDecoder,
+    "br": BrotliDecoder,
+    "zstd": ZstdDecoder,
 }
 
 
@@ -324,7 +483,7 @@ def decoder_for(content_encoding: str) -> ContentDecoder:
 
     Case-insensitive; "identity" entries are ignored. If any listed coding is unknown, the
     body is passed through undecoded (see the module docstring). More than `MAX_CODINGS`
-    codings raise DecodingError.
+    codings, or br/zstd without their package, raise DecodingError.
     """
     codings = [part.strip().lower() for part in content_encoding.split(",")]
     codings = [coding for coding in codings if coding and coding != "identity"]
@@ -334,144 +493,11 @@ def decoder_for(content_encoding: str) -> ContentDecoder:
             f"Content-Encoding lists {len(codings)} codings ({shown!r}); at most "
             f"{MAX_CODINGS} are decoded."
         )
-    children: list[ContentDecoder] = []
-    for coding in codings:
-        cls = _DECODERS.get(coding)
-        if cls is None:
-            return IdentityDecoder()
-        children.append(cls())
+    if any(coding not in _DECODERS for coding in codings):
+        return IdentityDecoder()
+    children = [_DECODERS[coding]() for coding in codings]
     if not children:
         return IdentityDecoder()
     if len(children) == 1:
         return children[0]
     return MultiDecoder(children)
-
-
-class TextDecoder:
-    """Bytes to str, incrementally; undecodable bytes become U+FFFD."""
-
-    __slots__ = ("_decoder",)
-
-    def __init__(self, encoding: str = "utf-8") -> None:
-        self._decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
-
-    def decode(self, data: bytes) -> str:
-        """Decode a chunk; an incomplete trailing character waits for the next one."""
-        return self._decoder.decode(data)
-
-    def flush(self) -> str:
-        """Finish decoding (an incomplete trailing character becomes U+FFFD)."""
-        return self._decoder.decode(b"", True)
-
-
-class LineDecoder:
-    """Splits text into lines across chunk boundaries; lines come without their endings."""
-
-    __slots__ = ("_parts", "_trailing_cr")
-
-    def __init__(self) -> None:
-        self._parts: list[str] = []  # The unfinished last line, in pieces.
-        self._trailing_cr = False
-
-    def decode(self, text: str) -> list[str]:
-        """Return the lines completed by this chunk."""
-        if self._trailing_cr:
-            self._trailing_cr = False
-            if text.startswith("\n"):
-                text = text[1:]
-        if not text:
-            return []
-        if "\r" in text:
-            # A \r ending the chunk ends a line now; a \n opening the next chunk is its pair.
-            self._trailing_cr = text.endswith("\r")
-            text = text.replace("\r\n", "\n").replace("\r", "\n")
-        if "\n" not in text:
-            self._parts.append(text)
-            return []
-        lines = text.split("\n")
-        if self._parts:
-            self._parts.append(lines[0])
-            lines[0] = "".join(self._parts)
-        last = lines.pop()
-        self._parts = [last] if last else []
-        return lines
-
-    def flush(self) -> list[str]:
-        """Return the last line if the text did not end with a line ending."""
-        self._trailing_cr = False
-        if not self._parts:
-            return []
-        line = "".join(self._parts)
-        self._parts = []
-        return [line]
-
-
-class ByteChunker:
-    """Re-chunks bytes into pieces of exactly `chunk_size` (the last may be shorter).
-
-    With `chunk_size=None` each non-empty input chunk is passed on as it is.
-    """
-
-    __slots__ = ("_buffer", "_size")
-
-    def __init__(self, chunk_size: int | None = None) -> None:
-        if chunk_size is not None and chunk_size <= 0:
-            raise ValueError(f"chunk_size must be a positive number of bytes, not {chunk_size}")
-        self._size = chunk_size
-        self._buffer = bytearray()
-
-    def decode(self, data: bytes) -> list[bytes]:
-        """Return every full chunk available after adding `data`."""
-        size = self._size
-        if size is None:
-            return [data] if data else []
-        if not self._buffer and len(data) == size:
-            return [data]
-        self._buffer += data
-        buffer = self._buffer
-        end = len(buffer) - len(buffer) % size
-        chunks = [bytes(buffer[start : start + size]) for start in range(0, end, size)]
-        del buffer[:end]
-        return chunks
-
-    def flush(self) -> list[bytes]:
-        """Return the remaining bytes (shorter than `chunk_size`), if any."""
-        if not self._buffer:
-            return []
-        chunk = bytes(self._buffer)
-        self._buffer.clear()
-        return [chunk]
-
-
-class TextChunker:
-    """Re-chunks text into pieces of exactly `chunk_size` characters (the last may be shorter).
-
-    With `chunk_size=None` each non-empty input chunk is passed on as it is.
-    """
-
-    __slots__ = ("_buffer", "_size")
-
-    def __init__(self, chunk_size: int | None = None) -> None:
-        if chunk_size is not None and chunk_size <= 0:
-            raise ValueError(
-                f"chunk_size must be a positive number of characters, not {chunk_size}"
-            )
-        self._size = chunk_size
-        self._buffer = ""
-
-    def decode(self, text: str) -> list[str]:
-        """Return every full chunk available after adding `text`."""
-        size = self._size
-        if size is None:
-            return [text] if text else []
-        buffer = self._buffer + text
-        end = len(buffer) - len(buffer) % size
-        self._buffer = buffer[end:]
-        return [buffer[start : start + size] for start in range(0, end, size)]
-
-    def flush(self) -> list[str]:
-        """Return the remaining text (shorter than `chunk_size`), if any."""
-        if not self._buffer:
-            return []
-        chunk, self._buffer = self._buffer, ""
-        return [chunk]

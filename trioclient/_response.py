@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ._cookies import Cookies
-from ._decoders import TextDecoder
 from ._exceptions import (
     HTTPStatusError,
     ResponseNotRead,
@@ -32,6 +31,7 @@ from ._response_body import (
     _text_iterator,
 )
 from ._status_codes import codes
+from ._text_decoders import TextDecoder
 from ._types import HeaderTypes
 
 if TYPE_CHECKING:

@@ -25,17 +25,9 @@ from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 import trio
 
 from ._content import checked_chunk, close_abandoned
-from ._decoders import (
-    STEP,
-    ByteChunker,
-    ContentDecoder,
-    IdentityDecoder,
-    LineDecoder,
-    TextChunker,
-    TextDecoder,
-    decoder_for,
-)
+from ._decoders import STEP, ContentDecoder, IdentityDecoder, decoder_for
 from ._exceptions import DecodingError, StreamClosed, StreamConsumed
+from ._text_decoders import ByteChunker, LineDecoder, TextChunker, TextDecoder
 
 if TYPE_CHECKING:
     from ._response import Response
