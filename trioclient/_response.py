@@ -23,6 +23,7 @@ from ._exceptions import (
     StreamClosed,
 )
 from ._headers import Headers
+from ._links import links_by_relation
 from ._response_body import (
     RawStream,
     _BodyIterator,
@@ -237,6 +238,13 @@ class Response:
     @elapsed.setter
     def elapsed(self, value: datetime.timedelta) -> None:
         self._elapsed = value
+
+    @property
+    def links(self) -> dict[str, dict[str, str]]:
+        """The `Link` header (RFC 8288): each link's parameters and "url", keyed by its
+        relation type ("next", ...) or, without one, by its URL (as sent, not resolved)."""
+        header = self.headers.get("link")
+        return {} if header is None else links_by_relation(header)
 
     @property
     def is_informational(self) -> bool:
