@@ -71,6 +71,8 @@ from ._urls import URL as URL
 from ._urls import QueryParams as QueryParams
 
 __version__ = "0.1.0"
+__title__ = "trioclient"
+__description__ = "A Trio-native async HTTP client whose nurseries own every connection."
 
 # httpx spells the client `AsyncClient`; the alias lets `import trioclient as httpx` work.
 AsyncClient = Client

@@ -23,8 +23,11 @@ __all__ = ["Auth", "AuthTypes", "BasicAuth", "FunctionAuth", "NoAuth", "build_au
 
 
 class Auth:
-    """Base class: override `auth_flow`. Set `requires_response_body` if the flow reads it."""
+    """Base class: override `auth_flow`. Set `requires_request_body` if the flow reads the
+    request's body (a streamed one is read into memory first), `requires_response_body` if
+    it reads the responses' bodies."""
 
+    requires_request_body = False
     requires_response_body = False
 
     def auth_flow(self, request: Request) -> Generator[Request, Response, None]:

@@ -260,6 +260,9 @@ class HTTPStatusError(HTTPError):
 class InvalidURL(Exception):
     """A URL could not be parsed or is not usable; the message names the problem."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
 
 class CookieConflict(Exception):
     """`Cookies.get(name)` (or `cookies[name]`) matched several cookies, one per domain or
@@ -272,6 +275,9 @@ class StreamError(RuntimeError):
     These signal mistakes in the calling code rather than network faults, which is why
     they derive from RuntimeError and not from HTTPError.
     """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
 
 
 class StreamConsumed(StreamError):

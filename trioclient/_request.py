@@ -179,6 +179,13 @@ class Request:
         """The body as given: bytes, or the async iterable that will be sent."""
         return self._body
 
+    def read(self) -> bytes:
+        """The body when it is bytes (httpx's sync read); RequestNotRead for an async body,
+        which only `await request.aread()` can read."""
+        if not isinstance(self._body, bytes):
+            raise RequestNotRead()
+        return self._body
+
     async def aread(self) -> bytes:
         """Read a streaming body into memory (so it can be resent) and return it."""
         body = self._body

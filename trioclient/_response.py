@@ -52,6 +52,7 @@ class Response:
 
     # A class default: set on an instance only when a retry happened (no cost otherwise).
     attempts: tuple[RetryAttempt, ...] = ()
+    history: list[Response]
     _content: bytes | None
     _elapsed: datetime.timedelta | None
     _stream: RawStream | None
@@ -63,10 +64,12 @@ class Response:
         headers: HeaderTypes | None = None,
         content: bytes | str | None = None,
         text: str | None = None,
+        html: str | None = None,
         json: Any = None,
         stream: AsyncIterable[bytes] | None = None,
         request: Request | None = None,
         extensions: dict[str, Any] | None = None,
+        history: list[Response] | None = None,
         default_encoding: str | Callable[[bytes], str | None] = "utf-8",
     ) -> None:
         self._setup(
@@ -76,9 +79,14 @@ class Response:
             {} if extensions is None else extensions,
             default_encoding,
         )
+        if history is not None:
+            self.history = list(history)
         if text is not None:
             content = text
             self.headers.setdefault("Content-Type", "text/plain; charset=utf-8")
+        elif html is not None:
+            content = html
+            self.headers.setdefault("Content-Type", "text/html; charset=utf-8")
         elif json is not None:
             content = jsonlib.dumps(json, ensure_ascii=False, separators=(",", ":"))
             self.headers.setdefault("Content-Type", "application/json")
@@ -127,7 +135,7 @@ class Response:
         self._request = request
         self.extensions = extensions
         self.default_encoding = default_encoding
-        self.history: list[Response] = []
+        self.history = []
         self.next_request: Request | None = None
         self._closed = False
         self.is_stream_consumed = False
@@ -348,6 +356,11 @@ class Response:
         return jsonlib.loads(self.content, **kwargs)
 
     # -- reading --------------------------------------------------------------------------
+
+    def read(self) -> bytes:
+        """The body when it is in memory (httpx's sync read): after `client.get()` or
+        `aread()`; ResponseNotRead for a streamed body, which only `aread()` can read."""
+        return self.content
 
     async def aread(self) -> bytes:
         """Read the rest of the body into memory and return it (a checkpoint)."""

@@ -91,6 +91,8 @@ class SendPipeline:
         Auth wraps the redirect loop (not the reverse) so that credentials an auth flow adds
         are never re-added to a redirect that leaves the origin.
         """
+        if auth.requires_request_body:
+            await request.aread()
         flow = auth.auth_flow(request)
         try:
             request = next(flow)

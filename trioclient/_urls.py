@@ -117,6 +117,11 @@ class URL:
         return self._uri.scheme
 
     @property
+    def raw_scheme(self) -> bytes:
+        """The scheme as ASCII bytes, lowercased: b"https"."""
+        return self._uri.scheme.encode("ascii")
+
+    @property
     def userinfo(self) -> bytes:
         """The percent-encoded "username:password" part, b"" when absent."""
         return self._uri.userinfo.encode("ascii")
@@ -374,7 +379,11 @@ class QueryParams(Mapping[str, str]):
 
     __slots__ = ("_dict", "_items")
 
-    def __init__(self, params: QueryParamTypes | None = None) -> None:
+    def __init__(self, params: QueryParamTypes | None = None, /, **kwargs: Any) -> None:
+        if kwargs:
+            if params is not None:
+                raise TypeError("QueryParams takes params or keyword arguments, not both")
+            params = kwargs
         items: list[tuple[str, str]] = []
         if isinstance(params, bytes):
             params = params.decode("utf-8")
@@ -432,6 +441,12 @@ class QueryParams(Mapping[str, str]):
     def remove(self, key: str) -> QueryParams:
         """Return a copy without any value for `key`."""
         return self._from_items(tuple(item for item in self._items if item[0] != key))
+
+    def update(self, params: QueryParamTypes | None = None) -> None:
+        """Always RuntimeError, as in httpx: QueryParams are immutable; use `merge`."""
+        raise RuntimeError(
+            "QueryParams are immutable: use `params = params.merge(...)` for an updated copy."
+        )
 
     def merge(self, params: QueryParamTypes | None = None) -> QueryParams:
         """Return a copy where each key of `params` replaces that key's values here."""
