@@ -52,9 +52,6 @@ NOT_PROVIDED: dict[str, set[str]] = {
 # Work in progress elsewhere; the lead removes each entry (and its row) when it lands.
 PENDING: dict[str, dict[str, str]] = {
     "httpx": {
-        "Cookies": "cookies",  # added by the cookies work
-        "CookieConflict": "cookies",  # added by the cookies work
-        "cookies=": "cookies",  # added by the cookies work
         "DigestAuth": "multipart and auth",  # added by the multipart and auth work
         "NetRCAuth": "multipart and auth",  # added by the multipart and auth work
         "files=": "multipart and auth",  # added by the multipart and auth work
@@ -62,18 +59,10 @@ PENDING: dict[str, dict[str, str]] = {
         "proxy=": "proxies",  # added by the proxies work
     },
     "httpx.AsyncClient": {
-        "cookies": "cookies and event hooks",  # added by the cookies work
-        "cookies=": "cookies and event hooks",  # added by the cookies work
-        "event_hooks": "cookies and event hooks",  # added by the event hooks work
-        "event_hooks=": "cookies and event hooks",  # added by the event hooks work
         "files=": "multipart",  # added by the multipart work
         "proxy=": "proxies",  # added by the proxies work
     },
-    "httpx.Response": {"cookies": "cookies"},  # added by the cookies work
-    "httpx.Request": {
-        "cookies=": "cookies",  # added by the cookies work
-        "files=": "multipart",  # added by the multipart work
-    },
+    "httpx.Request": {"files=": "multipart"},  # added by the multipart work
     "httpx.AsyncHTTPTransport": {"proxy=": "proxies"},  # added by the proxies work
 }
 
@@ -125,6 +114,7 @@ def _sections() -> dict[str, tuple[list[Any], list[Any]]]:
         ),
         "httpx.Request": ([_REQUEST], [_T_REQUEST]),
         "httpx.Headers": ([httpx.Headers()], [trioclient.Headers()]),
+        "httpx.Cookies": ([httpx.Cookies()], [trioclient.Cookies()]),
         "httpx.URL": ([httpx.URL("http://a/")], [trioclient.URL("http://a/")]),
         "httpx.QueryParams": ([httpx.QueryParams()], [trioclient.QueryParams()]),
         "httpx.Timeout": ([httpx.Timeout(1.0)], [trioclient.Timeout(1.0)]),
@@ -281,7 +271,7 @@ def test_every_row_is_true(section: str) -> None:
         else:
             assert not _exists(section, name), (
                 f"trioclient now has {name} ({section}): change its row in "
-                "docs/httpx-compat.md from '{status}' and drop it from this file's tables"
+                f"docs/httpx-compat.md from '{status}' and drop it from this file's tables"
             )
 
 

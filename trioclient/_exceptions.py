@@ -268,6 +268,9 @@ class CookieConflict(Exception):
     """`Cookies.get(name)` (or `cookies[name]`) matched several cookies, one per domain or
     path: pass `domain=` and `path=` to choose."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
 
 class StreamError(RuntimeError):
     """A response or request stream was used in a way that is not allowed.
