@@ -234,7 +234,7 @@ def _exists(section: str, name: str) -> bool:
         objects, ours = _sections()[section]
         callables = list(_counterparts(objects, ours))
     if not name.endswith("="):
-        return any(hasattr(obj, name) for obj in ours)
+        return any(name in dir(obj) for obj in ours)  # no property is evaluated
     param = name[:-1]
     found = []
     for _, theirs, mine in callables:
