@@ -23,7 +23,6 @@ on or raises, so no connection is ever held by a response nobody can reach.
 from __future__ import annotations
 
 import datetime
-import logging
 import random
 import time
 from collections.abc import Callable
@@ -38,6 +37,7 @@ from ._content import is_replayable
 from ._cookies import Cookies, apply_cookies, extract_into, has_cookies
 from ._exceptions import RemoteProtocolError, RequestError, TooManyRedirects, UnsupportedProtocol
 from ._hooks import EventHooks, run_hooks
+from ._logs import INFO, log_request, logger, redact_url
 from ._redirects import redirect_request
 from ._request import Request
 from ._response import Response
@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 
 __all__ = ["RetryBudget", "SendPipeline", "StreamContext"]
 
-logger = logging.getLogger("trioclient")
 
 # A retried response's body is read (so its HTTP/1.1 connection can be reused) while the
 # retry waits, up to this many bytes and for at least DRAIN_GRACE seconds; then it is closed.
@@ -194,7 +193,7 @@ class SendPipeline:
                         logger.info(
                             "Not retrying %s %s (%d): %s",
                             request.method,
-                            request.url,
+                            redact_url(request.url),
                             response.status_code,
                             decision.reason,
                         )
@@ -211,7 +210,7 @@ class SendPipeline:
             logger.info(
                 "Retrying %s %s in %.3g s after %s (retry %d of at most %d)",
                 request.method,
-                request.url,
+                redact_url(request.url),
                 decision.delay,
                 what,
                 decision.retry.retries_made,
@@ -249,6 +248,8 @@ class SendPipeline:
         response.default_encoding = self.default_encoding
         try:
             extract_into(cookies, response)
+            if logger.isEnabledFor(INFO):
+                log_request(request, response)
             if hooks["response"]:
                 await run_hooks(hooks["response"], response)
         except BaseException:
@@ -264,7 +265,7 @@ def _give_up(
     if attempts:
         error.attempts = tuple(attempts)
     if reason:
-        logger.info("Not retrying %s %s: %s", request.method, request.url, reason)
+        logger.info("Not retrying %s %s: %s", request.method, redact_url(request.url), reason)
     if attempts or reason:
         count = len(attempts) + 1
         note = f"trioclient: gave up after {count} attempt{'s' if count > 1 else ''}"

@@ -25,9 +25,17 @@ import h11
 import trio
 
 from .._exceptions import ClientStateError, ConnectTimeout, TransportError, UnsupportedProtocol
+from .._logs import DEBUG, pool_logger
 from .._origin import Origin
 from ._base import ResponseHead
-from ._connect import ConnectProgress, close_stream_now, format_address, is_readable, open_stream
+from ._connect import (
+    ConnectProgress,
+    close_stream_now,
+    format_address,
+    is_readable,
+    open_stream,
+    socket_of,
+)
 from ._h2_stream import H2Body
 from ._http2 import HTTP2Connection, RetryOnNewConnection
 from ._http11 import H11Body, HTTP11Connection, StaleConnection
@@ -118,6 +126,9 @@ class Connection(PoolEntry):
 
     def close_now(self, reason: str | None = None) -> None:
         """Close the socket at once (wakes blocked readers); never raises, never awaits."""
+        if pool_logger.isEnabledFor(DEBUG) and self._is_open():
+            why = f" ({reason})" if reason else ""
+            pool_logger.debug("closing the connection to %s%s", where(self.origin), why)
         self.is_closed = True
         if self.connect_scope is not None:
             self.connect_scope.cancel()
@@ -128,6 +139,14 @@ class Connection(PoolEntry):
             if reason is not None and http.closed_reason is None:
                 http.closed_reason = reason
             close_stream_now(http._stream)
+
+    def _is_open(self) -> bool:
+        """Connecting, or its socket not closed yet (the books mark `is_closed` first)."""
+        http = self.http
+        if http is None:
+            return self.connect_scope is not None
+        sock = socket_of(http._stream)
+        return sock is not None and sock.fileno() != -1
 
     def statistics(self) -> ConnectionStatistics:
         """A frozen snapshot of this connection."""
@@ -212,6 +231,8 @@ class Connection(PoolEntry):
         except BaseException:
             close_stream_now(stream)
             raise
+        if pool_logger.isEnabledFor(DEBUG):
+            _log_connected(where(self.origin), stream, settings.uds, self.is_multiplexed)
 
     def _adopt(
         self,
@@ -310,6 +331,25 @@ def _speaks_h2(
             request=request,
         )
     return not settings.http1  # plain http: HTTP/2 with prior knowledge only if asked
+
+
+def _log_connected(to: str, stream: trio.abc.Stream, uds: str | None, h2: bool) -> None:
+    """The DEBUG lines of a new connection: how it was reached, TLS, the protocol."""
+    if uds is not None:
+        pool_logger.debug("connected to %s over the Unix socket %s", to, uds)
+    else:
+        sock = socket_of(stream)
+        local = sock.getsockname() if sock is not None else None
+        pool_logger.debug("connected to %s over TCP from %s", to, local)
+    if isinstance(stream, trio.SSLStream):
+        pool_logger.debug(
+            "TLS handshake with %s complete: %s, %s, ALPN %s",
+            to,
+            stream.version(),
+            (stream.cipher() or ("?",))[0],
+            stream.selected_alpn_protocol(),
+        )
+    pool_logger.debug("speaking %s with %s", "HTTP/2" if h2 else "HTTP/1.1", to)
 
 
 def target_of(origin: Origin) -> str:

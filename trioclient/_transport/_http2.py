@@ -66,6 +66,7 @@ from .._exceptions import (
     WriteError,
     WriteTimeout,
 )
+from .._logs import DEBUG, http2_logger, redact_url
 from ._base import ResponseHead
 from ._body import checked_chunk, close_abandoned, next_chunk
 from ._connect import close_stream_now
@@ -256,6 +257,9 @@ class HTTP2Connection:
             ) from None
         stream = H2Stream(stream_id)
         self._streams[stream.id] = stream
+        if http2_logger.isEnabledFor(DEBUG):
+            url = redact_url(request.url)
+            http2_logger.debug("stream %d to %s: %s %s", stream_id, self.where, request.method, url)
         try:
             conn.send_headers(stream.id, headers, end_stream=body == b"")
         except h2.exceptions.H2Error as exc:
@@ -345,6 +349,8 @@ class HTTP2Connection:
                     pass  # h2 already considers it closed
                 else:
                     self._count_reset()
+                    if http2_logger.isEnabledFor(DEBUG):
+                        http2_logger.debug("stream %d to %s reset: CANCEL", stream.id, self.where)
             if stream.unacked:
                 try:
                     conn.acknowledge_received_data(stream.unacked, stream.id)
@@ -490,6 +496,10 @@ class HTTP2Connection:
                 stream.ended = True
                 stream.notify()
         elif isinstance(event, h2.events.StreamReset):
+            if http2_logger.isEnabledFor(DEBUG):
+                by = self.where if event.remote_reset else "the client (protocol error)"
+                code = getattr(event.error_code, "name", event.error_code)
+                http2_logger.debug("stream %d reset by %s: %s", event.stream_id, by, code)
             stream = self._streams.get(event.stream_id)
             if stream is not None and not stream.ended:
                 stream.error = self._reset_error(event)
@@ -570,6 +580,8 @@ class HTTP2Connection:
         last = event.last_stream_id or 0
         code = event.error_code
         name = getattr(code, "name", str(code))
+        if http2_logger.isEnabledFor(DEBUG):
+            http2_logger.debug("GOAWAY from %s: %s, last stream %d", self.where, name, last)
         self.draining = True
         for stream in list(self._streams.values()):
             if stream.id > last:

@@ -41,6 +41,7 @@ import trio
 from .._content import is_replayable
 from .._exceptions import ClientStateError, PoolTimeout
 from .._headers import Headers
+from .._logs import DEBUG, pool_logger
 from .._origin import Origin
 from .._response import Response
 from ._connection import Connection, ConnectionSettings, ConnectionStatistics, where
@@ -133,6 +134,8 @@ class ConnectionPool:
                 reused = conn.http is not None
                 if not reused:
                     await self._connect(conn, request, deadlines)
+                elif pool_logger.isEnabledFor(DEBUG):
+                    pool_logger.debug("reusing the connection to %s", where(origin))
                 head, body = await conn.exchange(
                     request, event, pool_deadline, deadlines, reused=reused
                 )
