@@ -157,3 +157,29 @@ async def test_a_cancelled_request_still_logs_its_connection_close(
         with trio.move_on_after(0.05):
             await client.get(f"{http_url}/hold")
     assert records(caplog, "trioclient.pool")[-1] == f"closing the connection to {where}"
+
+
+async def test_debug_lines_for_server_resets_and_goaway(
+    nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
+) -> None:
+    from h2.errors import ErrorCodes
+    from servers import h2_handlers
+    from servers.h2_raw import serve_h2
+
+    caplog.set_level(logging.DEBUG, logger="trioclient")
+    resetting = h2_handlers.reset_stream(ErrorCodes.INTERNAL_ERROR, on="request")
+    url = await serve_h2(nursery, resetting)
+    where = url.removeprefix("http://")
+    async with trioclient.Client(http1=False, http2=True) as client:
+        with pytest.raises(trioclient.RemoteProtocolError):
+            await client.get(f"{url}/x")
+    assert f"stream 1 reset by {where}: INTERNAL_ERROR" in records(caplog, "trioclient.http2")
+
+    caplog.clear()
+    url = await serve_h2(nursery, h2_handlers.goaway_after(1, error_code=ErrorCodes.INTERNAL_ERROR))
+    where = url.removeprefix("http://")
+    async with trioclient.Client(http1=False, http2=True) as client:
+        await client.get(f"{url}/first")
+        await client.get(f"{url}/second")
+    lines = records(caplog, "trioclient.http2")
+    assert any(line.startswith(f"GOAWAY from {where}: INTERNAL_ERROR") for line in lines), lines
