@@ -15,12 +15,14 @@ from ._api import stream as stream
 from ._auth import Auth as Auth
 from ._auth import BasicAuth as BasicAuth
 from ._auth import FunctionAuth as FunctionAuth
+from ._auth import NetRCAuth as NetRCAuth
 from ._client import Client as Client
 from ._config import USE_CLIENT_DEFAULT as USE_CLIENT_DEFAULT
 from ._config import Deadlines as Deadlines
 from ._config import Limits as Limits
 from ._config import Timeout as Timeout
 from ._cookies import Cookies as Cookies
+from ._digest import DigestAuth as DigestAuth
 from ._exceptions import ClientStateError as ClientStateError
 from ._exceptions import CloseError as CloseError
 from ._exceptions import ConnectError as ConnectError
@@ -94,6 +96,7 @@ __all__ = [
     "Cookies",
     "Deadlines",
     "DecodingError",
+    "DigestAuth",
     "FunctionAuth",
     "HTTPError",
     "HTTPStatusError",
@@ -103,6 +106,7 @@ __all__ = [
     "Limits",
     "LocalProtocolError",
     "MockTransport",
+    "NetRCAuth",
     "NetworkError",
     "PoolStatistics",
     "PoolTimeout",

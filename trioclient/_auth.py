@@ -10,6 +10,8 @@ rules to every step.
 from __future__ import annotations
 
 import base64
+import netrc
+import os
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Union
 
@@ -19,13 +21,16 @@ if TYPE_CHECKING:
     from ._request import Request
     from ._response import Response
 
-__all__ = ["Auth", "AuthTypes", "BasicAuth", "FunctionAuth", "NoAuth", "build_auth"]
+__all__ = ["Auth", "AuthTypes", "BasicAuth", "FunctionAuth", "NetRCAuth", "NoAuth", "build_auth"]
 
 
 class Auth:
-    """Base class: override `auth_flow`. Set `requires_request_body` if the flow reads the
-    request's body (a streamed one is read into memory first), `requires_response_body` if
-    it reads the responses' bodies."""
+    """Base class: override `auth_flow`.
+
+    Set `requires_response_body` if the flow reads responses (each is read before it is
+    sent into the flow), and `requires_request_body` if it reads `request.content` (a
+    streamed body is then read into memory first, unbounded; docs/auth.md).
+    """
 
     requires_request_body = False
     requires_response_body = False
@@ -67,6 +72,28 @@ class BasicAuth(Auth):
         """Add the Authorization header and send."""
         request.headers["Authorization"] = self._header
         yield request
+
+
+class NetRCAuth(Auth):
+    """Basic credentials for each request's host from a netrc file (`~/.netrc` by default).
+
+    The file is read once, here: a missing one raises FileNotFoundError and a malformed
+    one `netrc.NetrcParseError`. A host with no entry (and no `default`), or an entry
+    without a password, gets no credentials.
+    """
+
+    def __init__(self, file: str | os.PathLike[str] | None = None) -> None:
+        if file is not None and not isinstance(file, (str, os.PathLike)):
+            raise TypeError(f"NetRCAuth file must be a path or None, not {describe(file)}")
+        self._netrc = netrc.netrc(None if file is None else os.fspath(file))
+
+    def auth_flow(self, request: Request) -> Generator[Request, Response, None]:
+        """Add Basic credentials for the request's host, if the file has a password."""
+        entry = self._netrc.authenticators(request.url.host)
+        if entry is not None and entry[2]:
+            yield from BasicAuth(entry[0], entry[2]).auth_flow(request)
+        else:
+            yield request
 
 
 AuthTypes = Union[

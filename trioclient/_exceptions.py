@@ -172,7 +172,9 @@ class ProtocolError(TransportError):
 class LocalProtocolError(ProtocolError):
     """We were asked to send something that would violate the protocol.
 
-    For example a header containing CR, LF or NUL. Raised before any byte is sent.
+    For example a header containing CR, LF or NUL, raised before any byte is sent; or a
+    file of a `files=` upload that changed size while it was sent, so the body no longer
+    matches the Content-Length already sent (the connection is then closed).
     """
 
 

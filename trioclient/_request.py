@@ -9,7 +9,7 @@ from typing import Any
 import trio
 
 from ._config import describe
-from ._content import METHODS_WITH_BODY, checked_chunk, encode_request
+from ._content import METHODS_WITH_BODY, checked_chunk, close_abandoned, encode_request
 from ._cookies import Cookies, CookieTypes, apply_cookies
 from ._exceptions import RequestNotRead
 from ._headers import Headers, check_header_safety
@@ -192,7 +192,12 @@ class Request:
         if isinstance(body, bytes):
             await trio.lowlevel.checkpoint()
             return body
-        parts = [bytes(checked_chunk(chunk)) async for chunk in body]
+        iterator = aiter(body)
+        try:
+            parts = [bytes(checked_chunk(chunk)) async for chunk in iterator]
+        except BaseException:
+            await close_abandoned(iterator)  # now, not whenever the garbage collector runs
+            raise
         self._body = b"".join(parts)
         # The iterable is the caller's and may never await: checkpoint regardless.
         await trio.lowlevel.checkpoint()

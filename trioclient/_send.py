@@ -35,7 +35,13 @@ from ._auth import Auth, AuthTypes
 from ._config import USE_CLIENT_DEFAULT, Deadlines, UseClientDefault
 from ._content import is_replayable
 from ._cookies import Cookies, apply_cookies, extract_into, has_cookies
-from ._exceptions import RemoteProtocolError, RequestError, TooManyRedirects, UnsupportedProtocol
+from ._exceptions import (
+    RemoteProtocolError,
+    RequestError,
+    StreamConsumed,
+    TooManyRedirects,
+    UnsupportedProtocol,
+)
 from ._hooks import EventHooks, run_hooks
 from ._logs import INFO, log_request, logger, redact_url
 from ._redirects import redirect_request
@@ -53,6 +59,7 @@ __all__ = ["RetryBudget", "SendPipeline", "StreamContext"]
 
 # A retried response's body is read (so its HTTP/1.1 connection can be reused) while the
 # retry waits, up to this many bytes and for at least DRAIN_GRACE seconds; then it is closed.
+# So is the body of a response an auth flow answers with another round (a 401 challenge).
 DRAIN_LIMIT = 65536
 DRAIN_GRACE = 0.5
 
@@ -91,12 +98,17 @@ class SendPipeline:
         are never re-added to a redirect that leaves the origin.
         """
         if auth.requires_request_body:
+            # The flow reads `request.content` (to sign it, say), and each round may send
+            # the body again: a streamed body is read into memory first. Unbounded by
+            # design: the caller chose both the stream and an auth that needs it whole.
             await request.aread()
         flow = auth.auth_flow(request)
         try:
             request = next(flow)
             history: list[Response] = []
+            sent: list[object] = []  # the one-shot bodies earlier rounds sent
             while True:
+                _check_resendable(request, sent, auth)
                 response = await self._send_handling_redirects(request, follow, deadlines, budget)
                 try:
                     if auth.requires_response_body:
@@ -109,7 +121,9 @@ class SendPipeline:
                 except BaseException:
                     await response._finalize()
                     raise
-                await response._finalize()
+                # Read the rest of the small body a 401 challenge has, so the next round
+                # reuses the connection (bounded like a retried response's drain).
+                await _drain(response, trio.current_time() + DRAIN_GRACE)
                 history.append(response)
         finally:
             flow.close()
@@ -276,9 +290,9 @@ def _give_up(
 
 
 async def _drain(response: Response, until: float) -> None:
-    """Close a retried response, reading its body first (at most DRAIN_LIMIT bytes, until
-    `until`) so that an HTTP/1.1 connection can be reused. An error reading it does not
-    matter: the request is being retried anyway."""
+    """Close a retried response (or one an auth round answered), reading its body first (at
+    most DRAIN_LIMIT bytes, until `until`) so that an HTTP/1.1 connection can be reused. An
+    error reading it does not matter: the request is being sent again anyway."""
     try:
         length = response.headers.get("content-length", "")
         if response.is_stream_consumed or response.is_closed:
@@ -294,6 +308,22 @@ async def _drain(response: Response, until: float) -> None:
         pass
     finally:
         await response._finalize()
+
+
+def _check_resendable(request: Request, sent: list[object], auth: Auth) -> None:
+    """Refuse to send a one-shot body (an async iterable, an upload of a non-seekable file)
+    that an earlier auth round already sent: it would go out empty or cut."""
+    body = request._body
+    if is_replayable(body):
+        return
+    if any(body is earlier for earlier in sent):
+        raise StreamConsumed(
+            f"{type(auth).__name__} sends the request again (another auth round), but its "
+            "body is a stream that the previous round already sent. Pass the body as "
+            "bytes, read it first (`await request.aread()`), or set "
+            "`requires_request_body = True` on the Auth."
+        )
+    sent.append(body)
 
 
 class StreamContext:

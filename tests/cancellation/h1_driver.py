@@ -89,6 +89,8 @@ async def harness_handler(stream: BufferedStream) -> None:
     """A keep-alive server that never sleeps.
 
     HEAD: the head of ``/ok``. ``/ok``: ``ok``. ``/len``: the length of the request body.
+    ``/digest``: 401 with a Digest challenge, or ``ok`` to any Digest credentials (the
+    harness checks the rounds, not the arithmetic: tests/client/test_auth_schemes.py does).
     ``/login``: ``ok`` with ``Set-Cookie: session=s1``. ``/cookie``: the Cookie header sent.
     ``/chunks/N``: N chunks of ``CHUNK`` bytes, each sent once every other task is blocked
     (the client has read the previous one). ``/hold``: never answers. Anything else: 404.
@@ -113,6 +115,12 @@ async def harness_handler(stream: BufferedStream) -> None:
             await stream.send_all(response_bytes(200, [], sent))
         elif path == "/len":
             await stream.send_all(response_bytes(200, [], str(len(body)).encode()))
+        elif path == "/digest":
+            if b"\r\nauthorization: digest " in head.lower():
+                await stream.send_all(response_bytes(200, [], b"ok"))
+            else:
+                challenge = 'Digest realm="harness", nonce="n0nce", qop="auth", algorithm=MD5'
+                await stream.send_all(response_bytes(401, [("WWW-Authenticate", challenge)], b""))
         elif path.startswith("/chunks/"):
             count = int(path.rsplit("/", 1)[1])
             length = str(count * CHUNK)

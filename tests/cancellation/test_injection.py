@@ -1,4 +1,4 @@
-"""The exhaustive sweep: every kind of fault at every socket operation of eight scenarios.
+"""The exhaustive sweep: every kind of fault at every socket operation of nine scenarios.
 
 For each scenario a counting run finds its N socket operations (and S task steps); then, for
 each kind of fault (see ``faults.Kind``), the scenario is run once per position 0 ... N-1 (or
@@ -68,6 +68,20 @@ async def multipart_upload(client: trioclient.Client, env: Env) -> None:
     assert response.text == response.request.headers["content-length"]
 
 
+async def digest_round(client: trioclient.Client, env: Env) -> None:
+    """A Digest challenge and its answer (two requests on one connection), then a request
+    that sends the remembered credentials at once, with a file upload replayed in between."""
+    auth = trioclient.DigestAuth("user", "pass")
+    response = await client.post(
+        f"{env.url}/digest", auth=auth, files={"f": ("f", io.BytesIO(b"x" * 1000))}
+    )
+    assert response.text == "ok"
+    assert [r.status_code for r in response.history] == [401]
+    again = await client.get(f"{env.url}/digest", auth=auth)
+    assert again.text == "ok"
+    assert again.history == []
+
+
 async def abandoned_download(client: trioclient.Client, env: Env) -> None:
     """Read 3 chunks of 5, then leave the block: the connection must be discarded."""
     async with client.stream("GET", f"{env.url}/chunks/5") as response:
@@ -131,6 +145,7 @@ SCENARIOS = [
     Scenario("keepalive-reuse", keepalive_reuse),
     Scenario("post-streamed-body", post_streamed_body),
     Scenario("multipart-upload", multipart_upload),
+    Scenario("digest-round", digest_round),
     Scenario("abandoned-download", abandoned_download, phases=frozenset({"read-body"})),
     Scenario("streamed-download", streamed_download, phases=frozenset({"read-body"})),
     Scenario("contention", contention, max_connections=1, concurrent=True),
@@ -141,6 +156,7 @@ SCENARIOS = [
 # Sockets a clean run opens: the keep-alive scenarios must really reuse their connection.
 CLEAN_SOCKETS = {
     "keepalive-reuse": 1,
+    "digest-round": 1,
     "streamed-download": 1,
     "contention": 1,
     "tls-reuse": 1,
