@@ -52,8 +52,6 @@ NOT_PROVIDED: dict[str, set[str]] = {
 # Work in progress elsewhere; the lead removes each entry (and its row) when it lands.
 PENDING: dict[str, dict[str, str]] = {
     "httpx": {
-        "DigestAuth": "multipart and auth",  # added by the multipart and auth work
-        "NetRCAuth": "multipart and auth",  # added by the multipart and auth work
         "proxy=": "proxies",  # added by the proxies work (module-level functions)
     },
 }
