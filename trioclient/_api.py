@@ -14,6 +14,7 @@ from ._auth import AuthTypes
 from ._client import Client
 from ._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits
 from ._cookies import CookieTypes
+from ._proxy import ProxyTypes
 from ._response import Response
 from ._retry import Retry
 from ._transport._base import Transport
@@ -49,6 +50,7 @@ async def request(
     verify: VerifyTypes = True,
     cert: CertTypes | None = None,
     trust_env: bool = True,
+    proxy: ProxyTypes | None = None,
     http2: bool = False,
     limits: Limits = DEFAULT_LIMITS,
     transport: Transport | None = None,
@@ -59,14 +61,15 @@ async def request(
     """Send one request with a fresh client, read the body, close everything.
 
     The client options that make sense for one call (`timeout`, `verify`, `cert`,
-    `trust_env`, `http2`, `limits`, `transport`, `max_response_size`, `retries`) configure
-    that client.
+    `trust_env`, `proxy`, `http2`, `limits`, `transport`, `max_response_size`, `retries`)
+    configure that client.
     `cookies` are the request's own: sent to its URL and to same-origin redirects only.
     """
     async with Client(
         verify=verify,
         cert=cert,
         trust_env=trust_env,
+        proxy=proxy,
         timeout=timeout,
         http2=http2,
         limits=limits,
@@ -111,6 +114,7 @@ class stream:
         verify: VerifyTypes = True,
         cert: CertTypes | None = None,
         trust_env: bool = True,
+        proxy: ProxyTypes | None = None,
         http2: bool = False,
         limits: Limits = DEFAULT_LIMITS,
         transport: Transport | None = None,
@@ -122,6 +126,7 @@ class stream:
             verify=verify,
             cert=cert,
             trust_env=trust_env,
+            proxy=proxy,
             timeout=timeout,
             http2=http2,
             limits=limits,
@@ -176,6 +181,7 @@ async def get(
     verify: VerifyTypes = True,
     cert: CertTypes | None = None,
     trust_env: bool = True,
+    proxy: ProxyTypes | None = None,
     http2: bool = False,
     limits: Limits = DEFAULT_LIMITS,
     transport: Transport | None = None,
@@ -196,6 +202,7 @@ async def get(
         verify=verify,
         cert=cert,
         trust_env=trust_env,
+        proxy=proxy,
         http2=http2,
         limits=limits,
         transport=transport,
@@ -217,6 +224,7 @@ async def head(
     verify: VerifyTypes = True,
     cert: CertTypes | None = None,
     trust_env: bool = True,
+    proxy: ProxyTypes | None = None,
     http2: bool = False,
     limits: Limits = DEFAULT_LIMITS,
     transport: Transport | None = None,
@@ -237,6 +245,7 @@ async def head(
         verify=verify,
         cert=cert,
         trust_env=trust_env,
+        proxy=proxy,
         http2=http2,
         limits=limits,
         transport=transport,
@@ -258,6 +267,7 @@ async def options(
     verify: VerifyTypes = True,
     cert: CertTypes | None = None,
     trust_env: bool = True,
+    proxy: ProxyTypes | None = None,
     http2: bool = False,
     limits: Limits = DEFAULT_LIMITS,
     transport: Transport | None = None,
@@ -278,6 +288,7 @@ async def options(
         verify=verify,
         cert=cert,
         trust_env=trust_env,
+        proxy=proxy,
         http2=http2,
         limits=limits,
         transport=transport,
@@ -303,6 +314,7 @@ async def post(
     verify: VerifyTypes = True,
     cert: CertTypes | None = None,
     trust_env: bool = True,
+    proxy: ProxyTypes | None = None,
     http2: bool = False,
     limits: Limits = DEFAULT_LIMITS,
     transport: Transport | None = None,
@@ -327,6 +339,7 @@ async def post(
         verify=verify,
         cert=cert,
         trust_env=trust_env,
+        proxy=proxy,
         http2=http2,
         limits=limits,
         transport=transport,
@@ -352,6 +365,7 @@ async def put(
     verify: VerifyTypes = True,
     cert: CertTypes | None = None,
     trust_env: bool = True,
+    proxy: ProxyTypes | None = None,
     http2: bool = False,
     limits: Limits = DEFAULT_LIMITS,
     transport: Transport | None = None,
@@ -376,6 +390,7 @@ async def put(
         verify=verify,
         cert=cert,
         trust_env=trust_env,
+        proxy=proxy,
         http2=http2,
         limits=limits,
         transport=transport,
@@ -401,6 +416,7 @@ async def patch(
     verify: VerifyTypes = True,
     cert: CertTypes | None = None,
     trust_env: bool = True,
+    proxy: ProxyTypes | None = None,
     http2: bool = False,
     limits: Limits = DEFAULT_LIMITS,
     transport: Transport | None = None,
@@ -425,6 +441,7 @@ async def patch(
         verify=verify,
         cert=cert,
         trust_env=trust_env,
+        proxy=proxy,
         http2=http2,
         limits=limits,
         transport=transport,
@@ -446,6 +463,7 @@ async def delete(
     verify: VerifyTypes = True,
     cert: CertTypes | None = None,
     trust_env: bool = True,
+    proxy: ProxyTypes | None = None,
     http2: bool = False,
     limits: Limits = DEFAULT_LIMITS,
     transport: Transport | None = None,
@@ -466,6 +484,7 @@ async def delete(
         verify=verify,
         cert=cert,
         trust_env=trust_env,
+        proxy=proxy,
         http2=http2,
         limits=limits,
         transport=transport,

@@ -116,6 +116,20 @@ async def test_microsocks_auth(
             await client.get(f"{nginx_server.http_url}/index.txt")
 
 
+async def test_module_level_functions_take_proxy(
+    microsocks_auth: MicrosocksServer, nginx_server: NginxServer
+) -> None:
+    good = f"socks5h://{USER}:{PASSWORD}@127.0.0.1:{microsocks_auth.port}"
+    response = await trioclient.get(f"{nginx_server.http_url}/index.txt", proxy=good)
+    assert response.text == "hello from nginx\n"
+    async with trioclient.stream("GET", f"{nginx_server.http_url}/index.txt", proxy=good) as r:
+        assert await r.aread() == b"hello from nginx\n"
+    # Only the proxy can refuse these credentials: the request did go through it.
+    wrong = f"socks5://{USER}:nope@127.0.0.1:{microsocks_auth.port}"
+    with pytest.raises(trioclient.ProxyError, match="rejected the user name and password"):
+        await trioclient.post(f"{nginx_server.http_url}/index.txt", proxy=wrong)
+
+
 async def test_https_proxy_tls_in_tls(
     nginx_server: NginxServer,
     ssl_context: ssl.SSLContext,
