@@ -46,6 +46,7 @@ Decisions:
 
 from __future__ import annotations
 
+import inspect
 import io
 import mimetypes
 import re
@@ -280,6 +281,11 @@ def _content_segment(name: str, content: object) -> _Segment:
         raise TypeError(
             f"files[{name!r}] must be bytes, str, a binary file object or a (filename, "
             f"file[, content_type[, headers]]) tuple, not {describe(content)}"
+        )
+    if inspect.iscoroutinefunction(content.read):  # type: ignore[attr-defined]
+        raise TypeError(
+            f"files[{name!r}] is an async file object: pass a plain binary file (open(path, "
+            "'rb')); trioclient reads it in a worker thread, so the event loop never blocks"
         )
     if getattr(content, "closed", False):
         raise ValueError(f"files[{name!r}] is a closed file")

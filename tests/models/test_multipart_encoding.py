@@ -493,3 +493,11 @@ def test_a_file_like_object_with_only_read_is_streamed_once() -> None:
     assert not is_replayable(request.stream)
     assert b"\r\n\r\nonly read()\r\n" in collect_sync(request.stream)
     assert repr(request.stream).startswith("<MultipartStream boundary=")
+
+
+async def test_an_async_file_is_refused_with_what_to_pass_instead(tmp_path: Any) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"x")
+    async with await trio.open_file(path, "rb") as file:
+        with pytest.raises(TypeError, match="async file object"):
+            build(files={"f": file})
