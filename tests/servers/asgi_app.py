@@ -536,7 +536,8 @@ async def _watch_disconnect(receive: Receive, disconnected: trio.Event) -> None:
             return
 
 
-async def _lifespan(receive: Receive, send: Send) -> None:
+async def answer_lifespan(receive: Receive, send: Send) -> None:
+    """Answer an ASGI lifespan scope: startup and shutdown both succeed."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
@@ -549,7 +550,7 @@ async def _lifespan(receive: Receive, send: Send) -> None:
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
     """The ASGI 3 entry point."""
     if scope["type"] == "lifespan":
-        await _lifespan(receive, send)
+        await answer_lifespan(receive, send)
         return
     if scope["type"] != "http":
         return  # no websockets here; hypercorn closes the connection

@@ -36,6 +36,8 @@ from urllib.parse import parse_qsl, unquote
 
 from werkzeug.http import parse_dict_header
 
+from .asgi_app import answer_lifespan
+
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -189,13 +191,8 @@ async def _digest(scope: Scope, receive: Receive, send: Send) -> None:
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
     """The ASGI 3 entry point."""
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await answer_lifespan(receive, send)
+        return
     if scope["type"] != "http":
         return
     if scope["path"].startswith("/digest/"):

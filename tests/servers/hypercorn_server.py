@@ -36,6 +36,7 @@ from hypercorn.config import Config
 from hypercorn.middleware import TrioWSGIMiddleware
 from hypercorn.trio import serve
 
+from .asgi_app import answer_lifespan
 from .asgi_app import app as default_app
 
 __all__ = ["SERVER_HOSTNAMES", "HypercornServer", "wsgi_as_asgi"]
@@ -58,13 +59,8 @@ def wsgi_as_asgi(wsgi_app: Any, max_body_size: int = 64 * 2**20) -> Any:
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await answer_lifespan(receive, send)
+            return
         await middleware(scope, receive, send)
 
     return app
