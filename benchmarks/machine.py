@@ -20,6 +20,7 @@ LIBRARIES = (
     "aiohttp",
     "hypercorn",
     "pyinstrument",
+    "httptools",
 )
 
 

@@ -74,6 +74,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="paste this run's tables into benchmarks/README.md (full runs only)",
     )
     p.add_argument("--callgrind-n", type=int, default=1000, help="N for --callgrind (runs N, 3N)")
+    p.add_argument(
+        "--callgrind-keep",
+        action="store_true",
+        help="keep --callgrind's output files (for callgrind_annotate) in the results dir",
+    )
     return p.parse_args(argv)
 
 
@@ -97,7 +102,13 @@ def run_one(client: str, workload: Workload, server: Server, timeout: float) -> 
     cmd = tools.client_command(client, workload, server)
     try:
         proc = subprocess.run(
-            cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False
+            cmd,
+            cwd=REPO,
+            env=tools.client_env(client),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         return {"status": "timeout", "reason": f"no result within {timeout:.0f} s"}
@@ -113,7 +124,7 @@ def run_one(client: str, workload: Workload, server: Server, timeout: float) -> 
 
 
 def _progress(rep: int, reps: int, client: str, workload: Workload, rec: dict[str, Any]) -> str:
-    head = f"[{rep + 1}/{reps}] {workload.name:<6} {client:<14}"
+    head = f"[{rep + 1}/{reps}] {workload.name:<6} {client:<16}"
     if rec["status"] != "ok":
         return f"{head} {rec['status']}: {rec.get('reason') or rec.get('error', '')}"
     rate = (rec["bytes"] / 1e6 if workload.shape == "stream" else rec["requests"]) / rec["elapsed"]
@@ -198,7 +209,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.callgrind:
             chosen = clients if args.clients else ["trioclient"]
             workload = workloads[args.callgrind]
-            return tools.callgrind(chosen, workload, server, args.callgrind_n, results_dir, stamp)
+            return tools.callgrind(
+                chosen,
+                workload,
+                server,
+                args.callgrind_n,
+                results_dir,
+                stamp,
+                keep=args.callgrind_keep,
+            )
         runs = run_matrix(workloads, clients, server, reps, timeout)
         server_text = f"{server.kind} {server.version}"
     task_floor = None

@@ -26,6 +26,11 @@ from .server import REPO, Server
 from .workloads import CLIENTS, Workload
 
 
+def client_env(client: str, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment a client's process runs in: ours, plus what the client sets."""
+    return {**(os.environ if base is None else base), **dict(CLIENTS[client].env)}
+
+
 def client_command(client: str, workload: Workload, server: Server) -> list[str]:
     """The command line that runs one client script on one workload."""
     base = server.https_url if workload.tls else server.http_url
@@ -44,7 +49,9 @@ def profile(client: str, workload: Workload, server: Server, out_dir: Path, stam
     out_dir.mkdir(parents=True, exist_ok=True)
     base = out_dir / f"profile-{workload.name}-{client}-{stamp}"
     cmd = [*client_command(client, workload, server), "--profile", str(base)]
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        cmd, cwd=REPO, env=client_env(client), capture_output=True, text=True, check=False
+    )
     print(proc.stdout.strip())
     if proc.returncode != 0:
         print(proc.stderr[-3000:], file=sys.stderr)
@@ -68,9 +75,20 @@ def _instructions(out_file: Path) -> int:
 
 
 def callgrind(
-    clients: list[str], workload: Workload, server: Server, n: int, out_dir: Path, stamp: str
+    clients: list[str],
+    workload: Workload,
+    server: Server,
+    n: int,
+    out_dir: Path,
+    stamp: str,
+    *,
+    keep: bool = False,
 ) -> int:
-    """Print instructions per request for each client: (I(3N) - I(N)) / 2N."""
+    """Print instructions per request for each client: (I(3N) - I(N)) / 2N.
+
+    `keep`: also copy both callgrind output files into `out_dir`, for `callgrind_annotate`
+    (diffing its per-function totals at N and 3N gives each function's cost per request).
+    """
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         print("valgrind not found: apt-get install valgrind", file=sys.stderr)
@@ -92,13 +110,23 @@ def callgrind(
                 cmd += client_command(client, replace(workload, n=size), server)
                 print(f"running {client} with n={size} under callgrind...", file=sys.stderr)
                 proc = subprocess.run(
-                    cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False
+                    cmd,
+                    cwd=REPO,
+                    env=client_env(client, env),
+                    capture_output=True,
+                    text=True,
+                    check=False,
                 )
                 if proc.returncode != 0 or '"status": "ok"' not in proc.stdout:
                     print(proc.stdout.strip(), proc.stderr[-2000:], file=sys.stderr)
                     counts = []
                     break
                 counts.append(_instructions(out_file))
+                if keep:
+                    out_dir.mkdir(parents=True, exist_ok=True)
+                    kept = out_dir / f"callgrind-{workload.name}-{client}-{size}-{stamp}.out"
+                    shutil.copyfile(out_file, kept)
+                    print(f"kept {kept}", file=sys.stderr)
             if len(counts) != 2:
                 lines.append(f"| {client} | failed | | |")
                 status = 1

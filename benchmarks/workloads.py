@@ -157,12 +157,18 @@ class ClientInfo:
     module: str
     requires: tuple[str, ...]
     floor: bool = False
+    env: tuple[tuple[str, str], ...] = ()  # set in the client's process
+
+
+#: trioclient's pure path: h11 reads responses even where `[speedups]` (httptools) is in.
+PURE = (("TRIOCLIENT_NO_SPEEDUPS", "1"),)
 
 
 CLIENTS: dict[str, ClientInfo] = {
     c.name: c
     for c in (
         ClientInfo("trioclient", "trioclient_client", ("trio", "trioclient")),
+        ClientInfo("trioclient-pure", "trioclient_client", ("trio", "trioclient"), env=PURE),
         ClientInfo("httpx-trio", "httpx_trio", ("trio", "httpx", "h2")),
         ClientInfo("httpx-asyncio", "httpx_asyncio", ("httpx", "h2")),
         ClientInfo("aiohttp", "aiohttp_client", ("aiohttp",)),

@@ -46,6 +46,7 @@ from .._headers import check_header_safety
 from ._base import ResponseHead
 from ._body import checked_chunk, close_abandoned, next_chunk
 from ._errors import IO_ERRORS, translate
+from ._h1_reader import SPEEDUPS, FastReader, ResponseReader
 from ._sockio import SocketIO
 
 if TYPE_CHECKING:
@@ -73,7 +74,9 @@ class HTTP11Connection:
     __slots__ = (
         "_bytes_in",
         "_eof",
+        "_fast",
         "_h11",
+        "_reader",
         "_stream",
         "closed_reason",
         "io",
@@ -82,11 +85,14 @@ class HTTP11Connection:
         "where",
     )
 
-    def __init__(self, stream: trio.abc.Stream, where: str) -> None:
+    def __init__(self, stream: trio.abc.Stream, where: str, *, speedups: bool = SPEEDUPS) -> None:
         self._stream = stream
         # Plain sockets skip Trio's stream layer on the hot path (see _sockio.py).
         self.io = SocketIO.for_stream(stream)
         self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_SIZE)
+        # Responses are read by h11 itself, or by llhttp where it agrees (_h1_reader.py).
+        self._fast = FastReader(MAX_HEAD_SIZE) if speedups else None
+        self._reader: ResponseReader = self._h11 if self._fast is None else self._fast
         self._eof = False
         self._bytes_in = 0  # response bytes received in the current cycle
         self.where = where
@@ -111,6 +117,8 @@ class HTTP11Connection:
         self._bytes_in = 0
         self.trailers = []
         body = request._body
+        if self._fast is not None:
+            self._fast.start(conn, request._method_bytes)
         try:
             data = conn.send(event)
             if isinstance(body, bytes):
@@ -155,6 +163,8 @@ class HTTP11Connection:
         """Wait for the final response head, skipping 1xx ones (but 101, see below)."""
         while True:
             event = await self._next_event(request, deadlines, head=True)
+            if type(event) is ResponseHead:  # read by llhttp
+                return event
             if isinstance(event, (h11.Response, h11.InformationalResponse)):
                 # 101 Switching Protocols (the request asked for an Upgrade) ends HTTP on
                 # this connection: it is the final response, with no body, never reused.
@@ -172,6 +182,8 @@ class HTTP11Connection:
         """The next piece of the response body; b"" once the body is complete."""
         while True:
             event = await self._next_event(request, deadlines, head=False)
+            if type(event) is bytes:  # read by llhttp
+                return event
             if type(event) is h11.Data:
                 if event.data:
                     return bytes(event.data)
@@ -190,6 +202,14 @@ class HTTP11Connection:
         or the exchange did not complete).
         """
         conn = self._h11
+        fast = self._fast
+        if fast is not None:
+            # Our h11 connection never saw this response: the next exchange gets a new one.
+            if self._eof or conn.our_state is not _DONE or not fast.finish():
+                return False
+            self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_SIZE)
+            self.reused = True
+            return True
         if self._eof or conn.our_state is not _DONE or conn.their_state is not _DONE:
             return False
         conn.start_next_cycle()
@@ -199,7 +219,7 @@ class HTTP11Connection:
     # -- the only two awaits --------------------------------------------------------------
 
     async def _next_event(self, request: Request, deadlines: Deadlines, *, head: bool) -> object:
-        conn = self._h11
+        conn = self._reader
         while True:
             try:
                 event = conn.next_event()
@@ -224,7 +244,7 @@ class HTTP11Connection:
             if event is not h11.NEED_DATA:
                 return event
             data = await self._read(request, deadlines, head=head)
-            conn.receive_data(data)  # type: ignore[arg-type]  # h11 accepts any bytes-like
+            conn.receive_data(data)  # type: ignore[arg-type]  # both accept any bytes-like
 
     async def _read(
         self, request: Request, deadlines: Deadlines, *, head: bool
