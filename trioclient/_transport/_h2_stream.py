@@ -11,12 +11,13 @@ siblings share.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import TYPE_CHECKING
 
 import trio
 
-from .._exceptions import ReadTimeout, TransportError
+from .._exceptions import TransportError
 from ._errors import fresh_error
 
 if TYPE_CHECKING:
@@ -62,15 +63,15 @@ class H2Stream:
             self._waiter = None
             waiter.set()
 
-    async def wait(self, deadline: float, request: Request, where: str, label: str) -> None:
-        """Wait for the reader to deliver something, until `deadline` (ReadTimeout)."""
+    async def wait(self, deadline: float) -> bool:
+        """Wait for the reader to deliver something; False if `deadline` passed first."""
         waiter = self._waiter = trio.Event()
+        if deadline == math.inf:  # no cancel scope to enter and leave
+            await waiter.wait()
+            return True
         with trio.CancelScope(deadline=deadline) as scope:
             await waiter.wait()
-        if scope.cancelled_caught:
-            raise ReadTimeout(
-                f"Timed out reading the response from {where} ({label})", request=request
-            )
+        return not scope.cancelled_caught
 
 
 class H2Body:

@@ -61,6 +61,7 @@ from .._exceptions import (
     ClientStateError,
     PoolTimeout,
     ReadError,
+    ReadTimeout,
     RemoteProtocolError,
     TransportError,
     WriteError,
@@ -72,6 +73,7 @@ from ._body import checked_chunk, close_abandoned, next_chunk
 from ._connect import close_stream_now
 from ._errors import IO_ERRORS, fresh_error, translate
 from ._h2_stream import H2Stream
+from ._sockio import TLSIO, SocketIO
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterable
@@ -142,6 +144,11 @@ class HTTP2Connection:
         ping_interval: float | None = None,
     ) -> None:
         self._stream = stream
+        # Trio sockets (and TLS over them) skip Trio's stream layers (see _sockio.py); only
+        # the writer task writes, so a TLS read leaves what OpenSSL produced to the writer.
+        self._io = SocketIO.for_stream(stream)
+        if isinstance(self._io, TLSIO):
+            self._io.reader_writes = False
         self.where = where
         self._on_capacity = on_capacity
         self._on_unusable = on_unusable
@@ -170,6 +177,7 @@ class HTTP2Connection:
         self._writer_wakeup: trio.Event | None = None
         # Write timeouts of the requests with a body, per stream id (see _write_bound).
         self._uploads: dict[int, float | None] = {}
+        self._deadline_bound = 0.0  # the write bound of the last deadline (_write_deadline)
         # Streams we reset that the server may still count as open (see _count_reset).
         self._resets_pending = 0
         self._resets_covered = 0  # how many of them the PING in flight will confirm
@@ -210,8 +218,13 @@ class HTTP2Connection:
     ) -> H2Stream:
         """Open a stream and send the request (headers, then body within the windows)."""
         conn = self._h2
-        while conn.open_outbound_streams + self._resets_pending >= min(
-            conn.remote_settings.max_concurrent_streams, MAX_STREAMS
+        # h2's count of open streams walks all of them (O(streams) per request), and the
+        # ones it counts are among ours (`_streams`) while the connection is usable: when
+        # even ours fit, so do h2's, and the walk is skipped.
+        limit = min(conn.remote_settings.max_concurrent_streams, MAX_STREAMS)
+        while (
+            len(self._streams) + self._resets_pending >= limit
+            and conn.open_outbound_streams + self._resets_pending >= limit
         ):
             # The server lowered its limit below what the pool granted, or streams we reset
             # still count on its side (see _count_reset): wait for a slot.
@@ -221,6 +234,7 @@ class HTTP2Connection:
                 deadline = min(deadline, self._reset_ping_sent + RESET_ACK_PATIENCE)
             with trio.move_on_at(deadline):
                 await self._slots.park()
+                limit = min(conn.remote_settings.max_concurrent_streams, MAX_STREAMS)
                 continue
             if trio.current_time() >= pool_deadline:
                 # The pool timeout (or the total) ran out: that is final, not a reason to
@@ -321,8 +335,11 @@ class HTTP2Connection:
     async def wait_stream(self, stream: H2Stream, request: Request, deadlines: Deadlines) -> None:
         """Wait for the reader to deliver something for `stream`."""
         deadline = deadlines.read()
-        label = deadlines.why(deadline, deadlines.timeout.read, "data")
-        await stream.wait(deadline, request, self.where, label)
+        if not await stream.wait(deadline):
+            label = deadlines.why(deadline, deadlines.timeout.read, "data")
+            raise ReadTimeout(
+                f"Timed out reading the response from {self.where} ({label})", request=request
+            )
 
     def consumed(self, stream: H2Stream, flow_length: int) -> None:
         """The consumer took `flow_length` bytes: hand the credit back to the server."""
@@ -422,9 +439,14 @@ class HTTP2Connection:
     @trio.lowlevel.enable_ki_protection
     async def _read_loop(self) -> None:
         try:
+            io = self._io
+            data: bytes | bytearray
             while self.error is None:
                 try:
-                    data = await self._stream.receive_some(READ_SIZE)
+                    if io is not None:
+                        data = await io.receive_some(READ_SIZE, math.inf) or b""
+                    else:
+                        data = await self._stream.receive_some(READ_SIZE)
                 except IO_ERRORS as exc:
                     self.dropped = self.error is None and self.closed_reason is None
                     self._fail_from(exc, ReadError, f"reading from {self.where}")
@@ -627,9 +649,10 @@ class HTTP2Connection:
     async def _write_loop(self) -> None:
         conn = self._h2
         try:
+            io = self._io
             while True:
                 data = conn.data_to_send()
-                if not data:
+                if not data and (io is None or not io.pending_out()):
                     if self.error is not None:
                         return
                     self._writer_wakeup = wakeup = trio.Event()
@@ -654,6 +677,11 @@ class HTTP2Connection:
         """Write `data` in slices, each under a fresh deadline, so the write timeout bounds
         a silence of the socket (no byte accepted), not the time it takes to drain all that
         h2 queued. False: the socket stalled and the connection has failed."""
+        if self._io is not None:
+            if await self._io.send_until(data, self._write_deadline):
+                return True
+            self._stalled(self._deadline_bound)
+            return False
         view = memoryview(data) if len(data) > WRITE_SLICE else data
         for start in range(0, len(data), WRITE_SLICE):
             bound = self._write_bound()
@@ -663,15 +691,24 @@ class HTTP2Connection:
             with trio.move_on_after(bound):
                 await self._stream.send_all(view[start : start + WRITE_SLICE])
                 continue
-            # The socket took nothing: every stream on it is stalled, not one.
-            self._fail(
-                WriteTimeout(
-                    f"Timed out writing to {self.where} (no byte accepted for {bound:g} s)"
-                )
-            )
-            close_stream_now(self._stream)
+            self._stalled(bound)
             return False
         return True
+
+    def _write_deadline(self) -> float:
+        """When a socket that takes nothing from now on has stalled (see _send)."""
+        bound = self._write_bound()
+        if bound is None:
+            return math.inf
+        self._deadline_bound = bound  # for the message, should this deadline pass
+        return trio.current_time() + bound
+
+    def _stalled(self, bound: float) -> None:
+        """The socket took nothing for `bound` seconds: every stream on it is stalled."""
+        self._fail(
+            WriteTimeout(f"Timed out writing to {self.where} (no byte accepted for {bound:g} s)")
+        )
+        close_stream_now(self._stream)
 
     def _write_bound(self) -> float | None:
         """How long the socket may accept nothing: the client's write timeout, or the longest
