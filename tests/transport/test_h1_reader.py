@@ -35,9 +35,11 @@ class Scripted(trio.abc.Stream):
 
     def __init__(self, pieces: list[bytes]) -> None:
         self.pieces = list(pieces)
+        self.sent = bytearray()
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         await trio.lowlevel.checkpoint()
+        self.sent += data
 
     async def wait_send_all_might_not_block(self) -> None:
         await trio.lowlevel.checkpoint()
@@ -50,16 +52,24 @@ class Scripted(trio.abc.Stream):
         await trio.lowlevel.checkpoint()
 
 
-async def run_exchanges(pieces: list[bytes], methods: list[str], speedups: bool) -> list[Any]:
-    """Everything the driver reports for a series of requests on one connection."""
-    http = HTTP11Connection(Scripted(pieces), "example.test:80", speedups=speedups)
+async def run_exchanges(
+    pieces: list[bytes], methods: list[str | tuple[str, bytes]], speedups: bool
+) -> list[Any]:
+    """Everything the driver sends and reports for a series of requests on one connection.
+
+    A method may come with a body: (method, body)."""
+    stream = Scripted(pieces)
+    http = HTTP11Connection(stream, "example.test:80", speedups=speedups)
     events = RequestEvents()
     out: list[Any] = []
-    for method in methods:
-        request = Request(method, "http://example.test/")
+    for item in methods:
+        method, body = (item, b"") if isinstance(item, str) else item
+        request = Request(method, "http://example.test/", content=body or None)
         deadlines = Deadlines(Timeout(None))
         try:
             await http.send_request(request, events.event_for(request), deadlines)
+            out.append(("sent", bytes(stream.sent)))
+            stream.sent.clear()
             head = await http.receive_response_head(request, deadlines)
             fields = [tuple(bytes(part) for part in field) for field in head.headers]
             out.append(("head", head.status, bytes(head.reason), head.http_version, fields))
@@ -77,7 +87,9 @@ async def run_exchanges(pieces: list[bytes], methods: list[str], speedups: bool)
     return out
 
 
-def both(pieces: list[bytes], methods: list[str]) -> tuple[list[Any], list[Any]]:
+def both(
+    pieces: list[bytes], methods: list[str | tuple[str, bytes]]
+) -> tuple[list[Any], list[Any]]:
     async def main() -> tuple[list[Any], list[Any]]:
         pure = await run_exchanges(pieces, methods, speedups=False)
         fast = await run_exchanges(pieces, methods, speedups=True)
@@ -130,7 +142,7 @@ CORPUS = [
 
 @pytest.mark.parametrize("response", CORPUS, ids=range(len(CORPUS)))
 @pytest.mark.parametrize("methods", [["GET", "GET"], ["HEAD", "GET"]])
-def test_every_byte_boundary(response: bytes, methods: list[str]) -> None:
+def test_every_byte_boundary(response: bytes, methods: list[str | tuple[str, bytes]]) -> None:
     """One cut at every position, and one byte per read: both readers agree."""
 
     async def main() -> None:
@@ -265,5 +277,44 @@ def test_head_limit_is_h11s() -> None:
     for pieces, outcome in (([big], "head"), (cut(big, list(range(0, len(big), 20_000))), "error")):
         pure, fast = both(pieces, ["GET"])
         assert fast == pure
-        assert pure[0][0] == outcome
-    assert "exceeds the limit of 100 KiB" in pure[0][2]
+        assert pure[1][0] == outcome
+    assert "exceeds the limit of 100 KiB" in pure[1][2]
+
+
+def test_request_bytes_are_h11s() -> None:
+    """With the speedups a repeated request head is not framed by h11 again: the bytes sent
+    must still be exactly h11's, whatever the bodies (same length, another length, none)."""
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+    methods: list[str | tuple[str, bytes]] = [
+        ("POST", b"abc"),
+        ("POST", b"xyz"),
+        ("POST", b"longer"),
+        ("POST", b"longer"),
+        "GET",
+        "GET",
+        ("PUT", b"abc"),
+    ]
+    pure, fast = both([ok * len(methods)], methods)
+    assert fast == pure
+    assert [e[0] for e in pure].count("reusable") == len(methods)
+    sent = [e[1] for e in pure if e[0] == "sent"]
+    assert sent[1] == sent[0].replace(b"abc", b"xyz")
+
+
+def test_connection_close_in_the_request_is_h11s() -> None:
+    """A request saying `Connection: close` leaves the connection unusable in both modes."""
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+
+    async def main() -> list[bool]:
+        out = []
+        for speedups in (False, True):
+            http = HTTP11Connection(Scripted([ok]), "example.test:80", speedups=speedups)
+            request = Request("GET", "http://example.test/", headers={"Connection": "close"})
+            deadlines = Deadlines(Timeout(None))
+            await http.send_request(request, RequestEvents().event_for(request), deadlines)
+            await http.receive_response_head(request, deadlines)
+            assert await http.receive_body_chunk(request, deadlines) == b""
+            out.append(http.finish_cycle())
+        return out
+
+    assert trio.run(main) == [False, False]

@@ -97,6 +97,7 @@ class FastReader:
         "_buf",
         "_chunks",
         "_eof",
+        "_event",
         "_fields",
         "_h11",
         "_h11_reads",
@@ -119,18 +120,20 @@ class FastReader:
         self._pending: list[bytes] = []
         self.done = False
 
-    def start(self, conn: h11.Connection, method: bytes) -> None:
-        """A new exchange: `conn` is sending a request with `method`."""
+    def start(self, conn: h11.Connection | None, event: h11.Request) -> None:
+        """A new exchange: `event` is being sent, by `conn` (or by the driver without h11,
+        in which case an h11 connection is made up only if h11 has to read)."""
         self._h11 = conn
+        self._event = event
         leftover = self._leftover
         self._leftover = b""
         self._pending = []
         self.done = False
         self._eof = False
-        if method == b"HEAD" or method == b"CONNECT":
+        if event.method == b"HEAD" or event.method == b"CONNECT":
             self._h11_reads = True
             if leftover:
-                conn.receive_data(leftover)
+                self._reader().receive_data(leftover)
             return
         self._h11_reads = False
         self._buf = leftover
@@ -140,9 +143,8 @@ class FastReader:
 
     def finish(self) -> bool:
         """The exchange is over: did the server finish its response and allow reuse?"""
-        conn = self._h11
-        assert conn is not None
         if self._h11_reads:
+            conn = self._reader()
             if conn.their_state is not h11.DONE:
                 return False
             data, _closed = conn.trailing_data
@@ -158,7 +160,7 @@ class FastReader:
     def receive_data(self, data: bytes) -> None:
         """Bytes from the server; b"" means EOF."""
         if self._h11_reads:
-            self._h11.receive_data(data)  # type: ignore[union-attr]
+            self._reader().receive_data(data)
         elif not data:
             self._eof = True
         elif self._remaining >= 0:  # body: the driver only reads once the buffer is empty
@@ -204,10 +206,18 @@ class FastReader:
 
     # -- internals ---------------------------------------------------------------------------
 
+    def _reader(self) -> h11.Connection:
+        """The h11 connection that reads this response, made up if the request was sent
+        without one (h11 frames a response by the request it answers)."""
+        conn = self._h11
+        if conn is None:
+            conn = self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=self._limit)
+            conn.send(self._event)
+        return conn
+
     def _from_h11(self) -> object:
         """h11's next event, feeding it the replayed chunks one at a time as it asks."""
-        conn = self._h11
-        assert conn is not None
+        conn = self._reader()
         pending = self._pending
         while True:
             event = conn.next_event()

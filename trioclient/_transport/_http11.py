@@ -75,7 +75,9 @@ class HTTP11Connection:
         "_bytes_in",
         "_eof",
         "_fast",
+        "_frame",
         "_h11",
+        "_our_done",
         "_reader",
         "_stream",
         "closed_reason",
@@ -93,6 +95,11 @@ class HTTP11Connection:
         # Responses are read by h11 itself, or by llhttp where it agrees (_h1_reader.py).
         self._fast = FastReader(MAX_HEAD_SIZE) if speedups else None
         self._reader: ResponseReader = self._h11 if self._fast is None else self._fast
+        # With the fast reader, h11 only frames requests, and the bytes it wrote for the
+        # last request head are reused when the next request is the same event with a body
+        # of the same length that h11 passed through unchanged (see send_request).
+        self._frame: tuple[h11.Request, int, bytes, bool] | None = None
+        self._our_done: bool | None = None  # None: ask self._h11 (see finish_cycle)
         self._eof = False
         self._bytes_in = 0  # response bytes received in the current cycle
         self.where = where
@@ -117,14 +124,35 @@ class HTTP11Connection:
         self._bytes_in = 0
         self.trailers = []
         body = request._body
-        if self._fast is not None:
-            self._fast.start(conn, request._method_bytes)
+        fast = self._fast
+        if fast is not None:
+            frame = self._frame
+            if (
+                frame is not None
+                and frame[0] is event
+                and type(body) is bytes
+                and len(body) == frame[1]
+            ):
+                # h11 would write these very bytes and end in the same state.
+                fast.start(None, event)
+                self._our_done = frame[3]
+                try:
+                    await self._write(frame[2] + body if body else frame[2], deadlines, request)
+                except WriteError as exc:
+                    return exc
+                return None
+            conn = self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_SIZE)
+            self._our_done = None
+            fast.start(conn, event)
         try:
             data = conn.send(event)
             if isinstance(body, bytes):
+                head = data
                 if body:
                     data += conn.send(h11.Data(data=body))
                 data += conn.send(h11.EndOfMessage())
+                if fast is not None and len(data) == len(head) + len(body):
+                    self._frame = (event, len(body), head, conn.our_state is _DONE)
                 await self._write(data, deadlines, request)
                 return None
             await self._write(data, deadlines, request)
@@ -204,10 +232,13 @@ class HTTP11Connection:
         conn = self._h11
         fast = self._fast
         if fast is not None:
-            # Our h11 connection never saw this response: the next exchange gets a new one.
-            if self._eof or conn.our_state is not _DONE or not fast.finish():
+            # h11 never saw this response (or read it on a connection of its own): the next
+            # exchange gets a new h11 connection if it needs one.
+            our_done = self._our_done
+            if our_done is None:
+                our_done = conn.our_state is _DONE
+            if self._eof or not our_done or not fast.finish():
                 return False
-            self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_SIZE)
             self.reused = True
             return True
         if self._eof or conn.our_state is not _DONE or conn.their_state is not _DONE:
