@@ -254,12 +254,13 @@ async def test_faults_during_the_retry(
     assert not failures, f"{len(failures)} of {len(runs)} runs failed:\n" + "\n".join(failures)
 
 
-@pytest.mark.parametrize("scenario", [s for s in SCENARIOS if not s.tls], ids=str)
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=str)
 async def test_every_step_on_the_direct_socket_path(
     scenario: Scenario, servers: Servers, mock_clock: trio.testing.MockClock
 ) -> None:
-    """Plain HTTP/1.1 normally bypasses Trio's socket methods (`_transport/_sockio.py`), so
-    the fault sockets above never see it: sweep every task step of it with real sockets."""
+    """HTTP/1.1, plain or over TLS, normally bypasses Trio's socket and TLS stream methods
+    (`_transport/_sockio.py`), so the fault sockets above never see it: sweep every task
+    step of it with real sockets."""
     counting = await run_scenario(scenario, servers, direct=True)
     runs = [(Injection(Kind.CANCEL_AT_STEP, index),) for index in range(counting.steps)]
     outcomes, failures = await _sweep(scenario, servers, runs, direct=True)
