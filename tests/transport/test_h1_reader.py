@@ -318,3 +318,13 @@ def test_connection_close_in_the_request_is_h11s() -> None:
         return out
 
     assert trio.run(main) == [False, False]
+
+
+def test_a_head_in_many_small_reads() -> None:
+    """A long head dripped a few bytes per read (built up in place, not copied per read)."""
+    fields = b"".join(b"X-F%d: %s\r\n" % (i, b"v" * 200) for i in range(150))
+    head = b"HTTP/1.1 200 OK\r\n" + fields + b"Content-Length: 2\r\n\r\nok" + NEXT
+    for step in (1, 7):
+        pure, fast = both(cut(head, list(range(step, len(head), step))), ["GET", "GET"])
+        assert fast == pure
+        assert [e[0] for e in pure].count("reusable") == 2

@@ -118,6 +118,9 @@ class FastReader:
         self._h11: h11.Connection | None = None
         self._h11_reads = True
         self._pending: list[bytes] = []
+        # The head being read (a bytearray once it takes several reads), then the unread
+        # part of the body: always bytes then.
+        self._buf: bytes | bytearray = b""
         self.done = False
 
     def start(self, conn: h11.Connection | None, event: h11.Request) -> None:
@@ -152,7 +155,7 @@ class FastReader:
             return True
         if not (self.done and self._keep_alive):
             return False
-        self._leftover = self._buf
+        self._leftover = bytes(self._buf)  # bytes already (the body phase), so no copy
         return True
 
     # -- ResponseReader ---------------------------------------------------------------------
@@ -169,7 +172,13 @@ class FastReader:
             if type(data) is not bytes:
                 data = bytes(data)
             self._chunks.append(data)
-            self._buf = self._buf + data if self._buf else data
+            buf = self._buf
+            if not buf:
+                self._buf = data
+            elif type(buf) is bytearray:  # a head in many reads: grow in place, not n² copies
+                buf += data
+            else:
+                self._buf = bytearray(buf) + data
 
     def next_event(self) -> object:
         """The next event (see the module docstring for their types)."""
@@ -263,11 +272,11 @@ class FastReader:
         elif length < 0:
             raise _Bail  # read until EOF: h11's Http10Reader
         self._length = self._remaining = length
-        self._buf = buf[end:]
+        self._buf = bytes(buf[end:]) if type(buf) is bytearray else buf[end:]
         self._chunks = []
         line_end = buf.index(b"\r\n")
         version = "HTTP/1.1" if buf[7] == 49 else "HTTP/1.0"
-        return ResponseHead(status, buf[13:line_end], self._fields, version)
+        return ResponseHead(status, bytes(buf[13:line_end]), self._fields, version)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         """llhttp: one header field."""
