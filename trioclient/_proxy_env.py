@@ -157,11 +157,15 @@ def _split_port(entry: str) -> tuple[str | None, int | None]:
 class ProxyEnvironment:
     """The proxies the environment asks for; `proxy_for` picks one per URL."""
 
-    http: str | None = None
-    https: str | None = None
-    all: str | None = None
+    # The URLs may carry passwords: kept out of the repr, which names the variables only.
+    http: str | None = field(default=None, repr=False)
+    https: str | None = field(default=None, repr=False)
+    all: str | None = field(default=None, repr=False)
     no_proxy: NoProxy = field(default_factory=NoProxy)
-    sources: Mapping[str, str] = field(default_factory=dict)  # URL -> variable it came from
+    sources: Mapping[str, str] = field(default_factory=dict, repr=False)  # URL -> variable
+
+    def __repr__(self) -> str:
+        return f"ProxyEnvironment(from={sorted(self.sources.values())}, no_proxy={self.no_proxy!r})"
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> ProxyEnvironment:

@@ -13,6 +13,7 @@ from ._content import METHODS_WITH_BODY, checked_chunk, close_abandoned, encode_
 from ._cookies import Cookies, CookieTypes, apply_cookies
 from ._exceptions import RequestNotRead
 from ._headers import Headers, check_header_safety
+from ._logs import redact_url
 from ._multipart import boundary_from_content_type
 from ._types import HeaderTypes, QueryParamTypes, RequestContent, RequestData, RequestFiles
 from ._urls import URL
@@ -211,7 +212,8 @@ class Request:
         return body.__aiter__()
 
     def __repr__(self) -> str:
-        return f"<Request({self.method!r}, {str(self.url)!r})>"
+        # Reprs reach tracebacks and log lines: a password in the URL must not.
+        return f"<Request({self.method!r}, {redact_url(self.url)!r})>"
 
 
 def _check_method(method: object) -> tuple[str, bytes]:

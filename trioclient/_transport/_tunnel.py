@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import ipaddress
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import h11
@@ -64,8 +64,9 @@ class ProxyRoute:
     port: int
     server_name: str  # TLS to an https:// proxy: SNI and certificate name
     tls: ssl.SSLContext | None  # TLS to the proxy itself (https:// proxies)
-    headers: tuple[tuple[bytes, bytes], ...]  # CONNECT and forwarded requests
-    credentials: tuple[bytes, bytes] | None  # SOCKS5 user name and password
+    # Secrets: kept out of the repr (tracebacks, debuggers, log lines print it).
+    headers: tuple[tuple[bytes, bytes], ...] = field(repr=False)  # CONNECT, forwarding
+    credentials: tuple[bytes, bytes] | None = field(repr=False)  # SOCKS5 user, password
 
     @classmethod
     def of(
