@@ -277,3 +277,26 @@ def test_proxy_model() -> None:
         trioclient.Proxy("http://p.example", auth="user:pw")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="ssl_context must be"):
         trioclient.Proxy("https://p.example", ssl_context=True)  # type: ignore[arg-type]
+
+
+@pytest.mark.xfail(strict=True, reason="a raw ValueError escapes after the SOCKS greeting")
+async def test_a_host_name_socks5_cannot_carry_is_a_connect_error_before_any_io(
+    nursery: trio.Nursery,
+) -> None:
+    """SOCKS5 carries a host name of at most 255 bytes; a longer (valid) one is refused
+    before the proxy is contacted, as a trioclient error naming the proxy, not a ValueError."""
+    contacted: list[bool] = []
+
+    async def proxy(stream: BufferedStream) -> None:
+        contacted.append(True)
+        await stream.receive_some()
+        await stream.send_all(b"\x05\x00")  # no authentication
+        await stream.receive_some()
+
+    url = await serve_raw(nursery, proxy)
+    host = ".".join(["a" * 60] * 5)  # 304 bytes, every label valid
+    async with trioclient.Client(proxy=url.replace("http://", "socks5h://")) as client:
+        with pytest.raises(trioclient.ConnectError, match="255 bytes") as caught:
+            await client.get(f"http://{host}/")
+    assert "socks5h://127.0.0.1" in str(caught.value)
+    assert contacted == []
