@@ -279,7 +279,6 @@ def test_proxy_model() -> None:
         trioclient.Proxy("https://p.example", ssl_context=True)  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(strict=True, reason="a raw ValueError escapes after the SOCKS greeting")
 async def test_a_host_name_socks5_cannot_carry_is_a_connect_error_before_any_io(
     nursery: trio.Nursery,
 ) -> None:

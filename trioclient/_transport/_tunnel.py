@@ -133,6 +133,13 @@ async def open_via_proxy(
     """
     target = _target(origin)
     label = route.label
+    if route.scheme == "socks5h" and len(origin.host) > 255:
+        # SOCKS5 carries a name in one length byte: refuse before contacting the proxy.
+        raise ConnectError(
+            f"Cannot reach {target} through SOCKS5 proxy {label}: SOCKS5 carries host"
+            f" names of at most 255 bytes, this one has {len(origin.host)}",
+            request=request,
+        )
     stream: trio.abc.Stream | None = None
     try:
         progress.stage = f"connecting to proxy {label} for"
