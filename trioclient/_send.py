@@ -159,7 +159,7 @@ class SendPipeline:
                         f"Exceeded the maximum of {self.max_redirects} redirects.",
                         request=request,
                     )
-                await response._read_all(checkpoint=False)
+                await _read_if_small(response)
             finally:
                 await response._finalize()
             history.append(response)
@@ -287,6 +287,20 @@ def _give_up(
             note += f": {reason}"
         if hasattr(error, "add_note"):  # Python 3.11+
             error.add_note(note)
+
+
+async def _read_if_small(response: Response) -> None:
+    """Read a redirect's body into `content` if it is at most DRAIN_LIMIT bytes decoded (so
+    its connection is reused and `history` keeps it); stop reading a longer one, whose
+    connection is then closed, rather than buffer what a hostile server may never end."""
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > DRAIN_LIMIT:
+            return
+        parts.append(chunk)
+    response._content = b"".join(parts)
 
 
 async def _drain(response: Response, until: float) -> None:

@@ -316,7 +316,6 @@ async def test_the_module_level_api_forwards_max_response_size(nursery: trio.Nur
     assert (await trioclient.get(url, max_response_size=100)).content == b"x" * 100
 
 
-@pytest.mark.xfail(strict=True, reason="a followed redirect's body is read whole")
 async def test_a_followed_redirect_with_an_endless_body_is_not_read_whole(
     nursery: trio.Nursery,
 ) -> None:
