@@ -299,3 +299,23 @@ async def test_a_host_name_socks5_cannot_carry_is_a_connect_error_before_any_io(
             await client.get(f"http://{host}/")
     assert "socks5h://127.0.0.1" in str(caught.value)
     assert contacted == []
+
+
+@pytest.mark.xfail(strict=True, reason="1xx replies to CONNECT are read without a count")
+async def test_endless_informational_replies_to_connect_are_a_proxy_error(
+    nursery: trio.Nursery,
+) -> None:
+    """CONNECT has no use for 1xx replies; a proxy streaming them forever is refused after
+    a few instead of holding the connect phase until its timeout (forever with None)."""
+
+    async def proxy(stream: BufferedStream) -> None:
+        await stream.receive_some()
+        with trio.move_on_after(10):
+            while True:
+                await stream.send_all(b"HTTP/1.1 100 Continue\r\n\r\n" * 16)
+
+    url = await serve_raw(nursery, proxy)
+    async with trioclient.Client(proxy=url, timeout=trioclient.Timeout(None)) as client:
+        with trio.fail_after(5), pytest.raises(trioclient.ProxyError, match="1xx"):
+            await client.get("https://example.invalid/")
+        assert_quiet(client)
