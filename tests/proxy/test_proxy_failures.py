@@ -301,7 +301,6 @@ async def test_a_host_name_socks5_cannot_carry_is_a_connect_error_before_any_io(
     assert contacted == []
 
 
-@pytest.mark.xfail(strict=True, reason="1xx replies to CONNECT are read without a count")
 async def test_endless_informational_replies_to_connect_are_a_proxy_error(
     nursery: trio.Nursery,
 ) -> None:

@@ -52,6 +52,8 @@ __all__ = ["MAX_CONNECT_HEAD", "ProxyRoute", "open_via_proxy"]
 
 MAX_CONNECT_HEAD = 16 * 1024  # the CONNECT reply's status line and headers
 _READ_SIZE = 4096
+# CONNECT has no use for 1xx replies: tolerate a few, never a stream of them.
+MAX_INFORMATIONAL = 8
 
 
 @dataclass(frozen=True)
@@ -241,6 +243,7 @@ async def _connect_tunnel(
             target=target,
         )
 
+    informational = 0
     while True:
         try:
             event = conn.next_event()
@@ -258,6 +261,9 @@ async def _connect_tunnel(
             conn.receive_data(data)  # type: ignore[arg-type]  # h11 accepts any bytes-like
             continue
         if isinstance(event, h11.InformationalResponse):
+            informational += 1
+            if informational > MAX_INFORMATIONAL:
+                raise failed(f"sent more than {MAX_INFORMATIONAL} 1xx replies")
             continue
         if isinstance(event, h11.Response):
             status, reason = event.status_code, event.reason.decode("latin-1")
