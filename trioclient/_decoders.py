@@ -376,16 +376,21 @@ class BrotliDecoder(ContentDecoder):
         return out
 
 
+# Senders use one frame, or a few; a body of thousands is an attack, not a file.
+MAX_ZSTD_FRAMES = 1024
+
+
 class ZstdDecoder(ContentDecoder):
     """zstd (RFC 8878): frames back to back, each decoded with `max_length` steps."""
 
-    __slots__ = ("_decoder", "_input")
+    __slots__ = ("_decoder", "_frames", "_input")
 
     def __init__(self) -> None:
         if _zstd is None:
             raise _missing("zstd")
         self._decoder = self._new_frame()
         self._input = b""
+        self._frames = 1
 
     @staticmethod
     def _new_frame() -> Any:
@@ -408,6 +413,11 @@ class ZstdDecoder(ContentDecoder):
                 rest = decoder.unused_data + self._input
                 if not rest:
                     return b""
+                self._frames += 1
+                if self._frames > MAX_ZSTD_FRAMES:
+                    # Empty frames yield nothing for a size cap to see, yet each costs a
+                    # decompressor: a stream of them would keep this loop busy for free.
+                    raise DecodingError(f"zstd: more than {MAX_ZSTD_FRAMES} frames in one body")
                 self._decoder, self._input = self._new_frame(), rest
                 continue
             if decoder.needs_input:
