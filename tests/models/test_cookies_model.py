@@ -195,3 +195,22 @@ def test_the_request_interface_the_jar_reads() -> None:
     assert adapter.get_header("x") == "1"
     assert adapter.get_header("missing", "d") == "d"
     assert ("x", "1") in adapter.header_items()
+
+
+@pytest.mark.xfail(strict=True, reason="per-request cookies= copy the jar without its policy")
+def test_per_request_cookies_keep_the_client_jars_policy() -> None:
+    """The user's CookieJar policy (here: example.com blocked) still decides what the client's
+    cookies send when a request adds cookies of its own."""
+    from http.cookiejar import CookieJar, DefaultCookiePolicy
+
+    from trioclient._cookies import apply_cookies
+
+    jar = CookieJar(policy=DefaultCookiePolicy(blocked_domains=["example.com"]))
+    client_cookies = trioclient.Cookies(jar)
+    client_cookies.set("sess", "abc", domain="example.com")
+    plain = trioclient.Request("GET", "https://example.com/")
+    apply_cookies(client_cookies, plain)
+    assert "cookie" not in plain.headers
+    own = trioclient.Request("GET", "https://example.com/", cookies={"a": "1"})
+    apply_cookies(client_cookies, own)
+    assert "sess" not in own.headers.get("cookie", "")
