@@ -321,7 +321,12 @@ def apply_cookies(cookies: Cookies, request: Request) -> None:
         del headers["cookie"]
     extra = request._cookies
     if extra is not None:
-        merged = Cookies(cookies)
+        # A jar for this hop under the client jar's own policy (the user's, if they gave a
+        # CookieJar): its rules still decide which of the client's cookies go out.
+        jar = CookieJar(policy=cookies.jar._policy)  # type: ignore[attr-defined]
+        for cookie in cookies.jar:
+            jar.set_cookie(cookie)
+        merged = Cookies(jar)
         merged.update(extra)
         cookies = merged
     cookies.set_cookie_header(request)

@@ -197,7 +197,6 @@ def test_the_request_interface_the_jar_reads() -> None:
     assert ("x", "1") in adapter.header_items()
 
 
-@pytest.mark.xfail(strict=True, reason="per-request cookies= copy the jar without its policy")
 def test_per_request_cookies_keep_the_client_jars_policy() -> None:
     """The user's CookieJar policy (here: example.com blocked) still decides what the client's
     cookies send when a request adds cookies of its own."""
