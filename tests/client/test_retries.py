@@ -516,7 +516,7 @@ async def test_a_retried_response_with_a_non_ascii_digit_length_is_drained_safel
         nonlocal calls
         calls += 1
         if calls == 1:
-            return trioclient.Response(503, headers={"content-length": "\u00b2"}, content=body())
+            return trioclient.Response(503, headers={"content-length": "\u00b2"}, stream=body())
         return trioclient.Response(200, content=b"ok")
 
     retry = Retry(total=1, status_forcelist={503}, backoff_factor=0, **EXACT)
