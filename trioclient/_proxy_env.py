@@ -148,7 +148,7 @@ def _split_port(entry: str) -> tuple[str | None, int | None]:
         host, _, port_text = entry.partition(":")
     else:
         return entry, None  # a name, an IPv4 address or a bare IPv6 address
-    if not port_text.isdigit() or int(port_text) > 65535:
+    if not (port_text.isascii() and port_text.isdigit()) or int(port_text) > 65535:
         return None, None
     return host, int(port_text)
 

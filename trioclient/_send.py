@@ -311,7 +311,12 @@ async def _drain(response: Response, until: float) -> None:
         length = response.headers.get("content-length", "")
         if response.is_stream_consumed or response.is_closed:
             pass  # in memory already (a mock transport's response), or closed
-        elif not length or (len(length) <= 6 and length.isdigit() and int(length) <= DRAIN_LIMIT):
+        elif not length or (
+            len(length) <= 6
+            and length.isascii()
+            and length.isdigit()
+            and int(length) <= DRAIN_LIMIT
+        ):
             with trio.move_on_at(until):
                 read = 0
                 async for chunk in response.aiter_raw():

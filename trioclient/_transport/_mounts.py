@@ -101,7 +101,7 @@ def _split_authority(pattern: str, authority: str) -> tuple[str, int | None]:
             raise ValueError(f"The mount pattern {pattern!r} has an empty port.")
     if not port_text:
         return host, None
-    if not port_text.isdigit() or int(port_text) > 65535:
+    if not (port_text.isascii() and port_text.isdigit()) or int(port_text) > 65535:
         raise ValueError(f"The mount pattern {pattern!r} has an invalid port {port_text!r}.")
     return host, int(port_text)
 
