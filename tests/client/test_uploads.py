@@ -308,6 +308,61 @@ async def test_cancelling_a_thread_read_returns_promptly(upload_url: str) -> Non
         writer.close()  # the abandoned read() sees EOF and its thread ends
 
 
+class SlowSeekableFile(io.RawIOBase):
+    """A seekable file whose second read() blocks until `release` is set (a slow disk)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+        self.release = threading.Event()
+        self.reading = threading.Event()
+        self.in_read = False
+        self.reads = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.in_read = True
+        try:
+            self.reads += 1
+            if self.reads == 2:
+                self.reading.set()
+                self.release.wait(10)
+            return self._data.read(size)
+        finally:
+            self.in_read = False
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._data.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._data.tell()
+
+
+@pytest.mark.xfail(reason="seekable reads were abandoned on cancel", strict=True)
+async def test_cancelling_waits_for_a_seekable_files_read(upload_url: str) -> None:
+    """A seekable file's read() is not abandoned: a replay (retry, redirect, the caller's next
+    attempt) seeks the same file object, which must not race a read still running in a
+    worker thread. A local file read is short, so waiting for it keeps cancellation prompt."""
+    file = SlowSeekableFile(b"x" * (3 * CHUNK_SIZE))
+    async with trioclient.Client() as client:
+        async with trio.open_nursery() as nursery:
+
+            async def upload() -> None:
+                await client.post(f"{upload_url}/upload", files={"f": file})
+
+            nursery.start_soon(upload)
+            await trio.to_thread.run_sync(file.reading.wait)
+            nursery.cancel_scope.cancel()
+            # The "disk" finishes a moment later, from another thread.
+            threading.Timer(0.2, file.release.set).start()
+        assert not file.in_read  # cancellation returned only after the read did
+    file.release.set()
+
+
 async def test_a_retry_resends_seekable_files(upload_url: str, tmp_path: Path) -> None:
     """A 503 with Retry-After is retried (PUT is idempotent): the file goes again, whole."""
     path = tmp_path / "f.bin"
