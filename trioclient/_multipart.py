@@ -143,7 +143,12 @@ class _File:
                 await trio.lowlevel.checkpoint()
                 chunk: object = file.read(want)
             else:
-                chunk = await trio.to_thread.run_sync(file.read, want, abandon_on_cancel=True)
+                # A pipe's read may never return, so it is abandoned on cancellation. A
+                # seekable file's read is short, and abandoning it would let a replay's
+                # seek() race a read still running in its thread: that one is waited for.
+                chunk = await trio.to_thread.run_sync(
+                    file.read, want, abandon_on_cancel=self.start is None
+                )
             if not isinstance(chunk, (bytes, bytearray, memoryview)):
                 raise TypeError(
                     f"{self.what}: read() returned {describe(chunk)}, not bytes: open "

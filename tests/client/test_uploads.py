@@ -342,7 +342,6 @@ class SlowSeekableFile(io.RawIOBase):
         return self._data.tell()
 
 
-@pytest.mark.xfail(reason="seekable reads were abandoned on cancel", strict=True)
 async def test_cancelling_waits_for_a_seekable_files_read(upload_url: str) -> None:
     """A seekable file's read() is not abandoned: a replay (retry, redirect, the caller's next
     attempt) seeks the same file object, which must not race a read still running in a
