@@ -1,15 +1,32 @@
 """trioclient.crawl: the crawler and scraper toolkit (docs/crawling.md).
 
+Bounded fan-out (`fetch_all`), per-host politeness (`Politeness`: concurrency, rate,
+robots.txt, Crawl-delay, retries that slow a host down), limits for untrusted sites
+(`FetchLimits`), and the crawler's frontier.
+
 Not imported by ``import trioclient``. The pure-Python parts work with the core
-dependencies; features needing the ``[crawl]`` extra raise ImportError when used.
+dependencies; features needing the ``[crawl]`` extra raise ImportError when used
+(robots.txt: `pip install trioclient[crawl]`).
 """
 
+from ._fetch import FetchLimits as FetchLimits
+from ._fetch import FetchResult as FetchResult
 from ._frontier import CrawlItem, Frontier, FrontierCounts, Lease, MemoryFrontier
+from ._polite import DEFAULT_RETRY as DEFAULT_RETRY
+from ._polite import DEFAULT_USER_AGENT as DEFAULT_USER_AGENT
+from ._polite import Politeness as Politeness
+from ._polite import TokenBucket as TokenBucket
 
 __all__ = [
+    "DEFAULT_RETRY",
+    "DEFAULT_USER_AGENT",
     "CrawlItem",
+    "FetchLimits",
+    "FetchResult",
     "Frontier",
     "FrontierCounts",
     "Lease",
     "MemoryFrontier",
+    "Politeness",
+    "TokenBucket",
 ]
