@@ -9,6 +9,9 @@ dependencies; features needing the ``[crawl]`` extra raise ImportError when used
 (robots.txt: `pip install trioclient[crawl]`).
 """
 
+from ._fanout import FetchRequest as FetchRequest
+from ._fanout import FetchResults as FetchResults
+from ._fanout import fetch_all as fetch_all
 from ._fetch import FetchLimits as FetchLimits
 from ._fetch import FetchResult as FetchResult
 from ._frontier import CrawlItem, Frontier, FrontierCounts, Lease, MemoryFrontier
@@ -22,11 +25,14 @@ __all__ = [
     "DEFAULT_USER_AGENT",
     "CrawlItem",
     "FetchLimits",
+    "FetchRequest",
     "FetchResult",
+    "FetchResults",
     "Frontier",
     "FrontierCounts",
     "Lease",
     "MemoryFrontier",
     "Politeness",
     "TokenBucket",
+    "fetch_all",
 ]

@@ -126,7 +126,7 @@ class TokenBucket:
             return now
         tat = self._tat if self._tat > now else now
         start = tat - (self.burst - 1) * interval
-        if start < now:
+        if start < now + 1e-9 * interval:  # a full bucket, give or take a rounding error
             start = now
         self._tat = tat + interval
         return start
