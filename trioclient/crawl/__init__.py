@@ -9,16 +9,22 @@ dependencies; features needing the ``[crawl]`` extra raise ImportError when used
 (robots.txt: `pip install trioclient[crawl]`).
 """
 
+from ._extract import extract_links as extract_links
 from ._fanout import FetchRequest as FetchRequest
 from ._fanout import FetchResults as FetchResults
 from ._fanout import fetch_all as fetch_all
 from ._fetch import FetchLimits as FetchLimits
 from ._fetch import FetchResult as FetchResult
-from ._frontier import CrawlItem, Frontier, FrontierCounts, Lease, MemoryFrontier
+from ._frontier import CrawlItem as CrawlItem
+from ._frontier import Frontier as Frontier
+from ._frontier import FrontierCounts as FrontierCounts
+from ._frontier import Lease as Lease
+from ._frontier import MemoryFrontier as MemoryFrontier
 from ._polite import DEFAULT_RETRY as DEFAULT_RETRY
 from ._polite import DEFAULT_USER_AGENT as DEFAULT_USER_AGENT
 from ._polite import Politeness as Politeness
 from ._polite import TokenBucket as TokenBucket
+from ._urlnorm import normalize_url as normalize_url
 
 __all__ = [
     "DEFAULT_RETRY",
@@ -34,5 +40,7 @@ __all__ = [
     "MemoryFrontier",
     "Politeness",
     "TokenBucket",
+    "extract_links",
     "fetch_all",
+    "normalize_url",
 ]
