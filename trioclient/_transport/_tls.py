@@ -67,7 +67,8 @@ def create_ssl_context(
             `ssl.SSLContext` (used as given, except that ALPN is set on it).
         cert: a client certificate: PEM path, (cert, key) or (cert, key, password).
         trust_env: honour SSL_CERT_FILE, SSL_CERT_DIR and SSLKEYLOGFILE.
-        http1, http2: which protocols to offer through ALPN.
+        http1: offer HTTP/1.1 through ALPN.
+        http2: offer HTTP/2 through ALPN.
     """
     alpn = _alpn(http1, http2)
     keylog = _keylog_file(trust_env)
