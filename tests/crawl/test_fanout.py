@@ -369,3 +369,44 @@ async def test_fetch_all_rejects_bad_arguments(
         requests = kwargs.pop("requests", [])
         with pytest.raises(error, match=match):
             fetch_all(client, requests, **kwargs)
+
+
+async def test_a_kept_iterator_is_refused_after_the_block() -> None:
+    async with trioclient.Client() as client:
+        async with fetch_all(client, []) as results:
+            iterator = aiter(results)
+            with pytest.raises(trioclient.ClientStateError, match="block has ended"):
+                results.undelivered  # noqa: B018
+        with pytest.raises(trioclient.ClientStateError, match="inside the block"):
+            await anext(iterator)
+
+
+class NoAclose:
+    """An async iterator without aclose(): abandoned as it is."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def __aiter__(self) -> NoAclose:
+        return self
+
+    async def __anext__(self) -> str:
+        await trio.lowlevel.checkpoint()
+        return self.url
+
+
+async def test_an_async_source_without_aclose_and_two_errors(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    url = await serve(nursery, Site({"/": page()}))
+    async with trioclient.Client() as client:
+        async with fetch_all(client, NoAclose(f"{url}/"), workers=2) as results:
+            async for _ in results:
+                break
+        # Two failures at once (the workers see a closed client): the first is raised.
+        client_two = trioclient.Client()
+        with pytest.raises(trioclient.ClientStateError, match="never entered"):
+            async with fetch_all(client_two, [f"{url}/"] * 4, workers=4) as results:
+                async for _ in results:
+                    pass
+        assert len(results.unfetched) == 4

@@ -85,7 +85,8 @@ async def test_a_404_is_an_answer_not_an_error(
 ) -> None:
     url = await serve(nursery, Site())
     async with trioclient.Client() as client:
-        result = await Politeness(robots=False).fetch(client, f"{url}/missing")
+        limits = FetchLimits(total_timeout=None)
+        result = await Politeness(robots=False).fetch(client, f"{url}/missing", limits=limits)
         assert result.error is None
         assert result.status == 404
         assert result.content == b"not found"
@@ -613,3 +614,133 @@ def test_fetch_limits_reject_bad_settings(kwargs: dict, error: type[Exception]) 
 
 def test_politeness_repr() -> None:
     assert "per_host=2" in repr(Politeness(robots=False))
+
+
+async def test_busy_hosts_are_never_evicted(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    sites = [Site({"/a": Slow(1.0, page())}) for _ in range(3)]
+    urls = [await serve(nursery, site) for site in sites]
+    polite = Politeness(max_hosts=1, robots=False)
+    async with trioclient.Client() as client:
+        seen_hosts = []
+
+        async def watch() -> None:
+            await trio.sleep(0.5)
+            seen_hosts.append(polite.hosts)
+
+        async with trio.open_nursery() as inner:
+            inner.start_soon(watch)
+            for url in urls:
+                inner.start_soon(polite.fetch, client, f"{url}/a")
+        assert seen_hosts == [3]  # all three in use: none could go
+        assert polite.hosts == 1  # then back under the bound
+
+
+async def test_robots_is_cut_at_512_kib_and_ignores_the_clients_body_cap(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    padding = "# padding\n" * (600 * 1024 // 10)
+    text = "User-agent: *\nDisallow: /early\n" + padding + "Disallow: /late\n"
+    site = Site({"/robots.txt": robots(text), "/early": page(), "/late": page()})
+    url = await serve(nursery, site)
+    polite = Politeness(rate=None)
+    async with trioclient.Client(max_response_size=1000) as client:
+        early = await polite.fetch(client, f"{url}/early")
+        late = await polite.fetch(client, f"{url}/late")
+        assert_quiet(client)
+    assert early.error == "RobotsDisallowed"
+    assert late.ok  # the rule past 512 KiB was never read
+
+
+async def test_fetch_checks_its_limits_argument() -> None:
+    async with trioclient.Client() as client:
+        with pytest.raises(TypeError, match="FetchLimits"):
+            await Politeness(robots=False).fetch(client, "http://a.test/", limits=None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("seed", range(30))
+async def test_cancelled_fetches_leave_the_host_state_balanced(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock, seed: int
+) -> None:
+    """Cancel fetches at arbitrary points (waiting for robots.txt, a slot, a turn, a
+    pause, a retry, a body): afterwards no host is held, every slot is free, nothing is
+    in flight, and the next fetch works."""
+    import random
+
+    rng = random.Random(seed)
+    routes: dict = {
+        "/robots.txt": Slow(rng.choice([0, 0.5, 2]), robots("User-agent: *\nCrawl-delay: 1\n"))
+    }
+    for i in range(8):
+        routes[f"/p{i}"] = rng.choice(
+            [
+                page(),
+                Slow(1.5, page()),
+                [status(503, ("Retry-After", "2")), page()],
+                [status(429), page()],
+                STALL,
+            ]
+        )
+    site = Site(routes)
+    url = await serve(nursery, site)
+    polite = Politeness(per_host=2, retry=Retry(2, backoff_jitter=0.0))
+    async with trioclient.Client(timeout=30) as client:
+        async with trio.open_nursery() as inner:
+            for i in range(8):
+
+                async def one(i: int = i) -> None:
+                    with trio.move_on_after(rng.uniform(0, 6)):
+                        await polite.fetch(client, f"{url}/p{i}")
+
+                inner.start_soon(one)
+        for host in polite._hosts.values():
+            assert host.users == 0
+            assert host.slots.value == 2
+            assert host.robots_fetching is None
+        assert_quiet(client)
+        site.routes["/after"] = page()
+        assert (await polite.fetch(client, f"{url}/after")).ok
+
+
+async def test_the_total_timeout_can_pass_while_waiting_for_the_hosts_turn(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    site = Site({"/a": [status(503, ("Retry-After", "1")), page()], "/slow": Slow(10, page())})
+    url = await serve(nursery, site)
+    polite = Politeness(robots=False, per_host=1, rate=None, retry=EXACT)
+    async with trioclient.Client() as client:
+        results = {}
+
+        async def slow() -> None:
+            await trio.sleep(0.5)  # takes the only slot while /a waits to retry
+            results["slow"] = await polite.fetch(client, f"{url}/slow")
+
+        async with trio.open_nursery() as inner:
+            inner.start_soon(slow)
+            results["a"] = await polite.fetch(
+                client, f"{url}/a", limits=FetchLimits(total_timeout=5)
+            )
+        assert results["slow"].ok
+        assert results["a"].error == "PoolTimeout"
+        assert "waiting for the host's turn" in (results["a"].error_message or "")
+        assert_quiet(client)
+
+
+async def test_a_hand_built_request_without_a_timeout_and_bodyless_answers(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    site = Site({"/head": page(b"x" * 50), "/empty": status(204)})
+    url = await serve(nursery, site)
+    polite = Politeness(robots=False)
+    async with trioclient.Client() as client:
+        head = await polite.fetch(client, trioclient.Request("HEAD", f"{url}/head"))
+        assert head.ok
+        assert head.content == b""
+        assert head.size == 0
+        empty = await polite.fetch(client, trioclient.Request("GET", f"{url}/empty"))
+        assert empty.ok
+        assert empty.status == 204
+        ftp = await polite.fetch(client, trioclient.Request("GET", "ftp://a.test/x"))
+        assert ftp.error == "UnsupportedProtocol"
+        assert_quiet(client)

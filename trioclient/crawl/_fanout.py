@@ -89,12 +89,12 @@ class FetchResults:
 
     def __aiter__(self) -> FetchResults:
         if self._state is not _State.OPENED:
-            raise ClientStateError(_iterate_message(self._state))
+            raise ClientStateError(_iterate_message())
         return self
 
     async def __anext__(self) -> FetchResult:
         if self._state is not _State.OPENED:
-            raise ClientStateError(_iterate_message(self._state))
+            raise ClientStateError(_iterate_message())
         try:
             return await self._receive.receive()
         except trio.EndOfChannel:
@@ -146,16 +146,11 @@ class FetchResults:
         return f"<FetchResults [{self._state.value}] pulled={pulled} fetched={sent}>"
 
 
-def _iterate_message(state: _State) -> str:
-    if state is _State.CLOSED:
-        return (
-            "Cannot iterate fetch_all() results after its `async with` block has ended: "
-            "iterate them inside the block; after it, read results.undelivered (fetched "
-            "but not read) and results.unfetched (never fetched)."
-        )
+def _iterate_message() -> str:
     return (
-        "Cannot iterate fetch_all() results before entering it: use `async with "
-        "fetch_all(client, requests) as results:` and iterate inside the block."
+        "Cannot iterate fetch_all() results after its `async with` block has ended: "
+        "iterate them inside the block; after it, read results.undelivered (fetched "
+        "but not read) and results.unfetched (never fetched)."
     )
 
 

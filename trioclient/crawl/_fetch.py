@@ -48,7 +48,8 @@ class FetchLimits:
             is stopped at the cap). None: no cap (only for servers you trust).
         content_types: the media types whose bodies are read (compared without
             parameters, case-insensitively); any other, or none, is an error
-            "ContentTypeNotAllowed" and the body is not read. None: any type.
+            "ContentTypeNotAllowed" and the body is not read (an empty body is never
+            refused). None: any type.
         total_timeout: seconds for the whole fetch from its first attempt: every attempt,
             the waits between retries and redirect hops, the body. On Trio's clock. None:
             only the client's own timeouts bound it.

@@ -372,9 +372,10 @@ class Politeness:
             name = f"{url.scheme}://{url.netloc.decode('ascii')}"
             interval = 0.0 if self.rate is None else 1.0 / self.rate
             host = self._hosts[key] = _Host(name, self.per_host, interval, self.burst)
+            host.users += 1  # before evicting: the new host is in use
             self._evict()
-        else:
-            self._hosts.move_to_end(key)
+            return host
+        self._hosts.move_to_end(key)
         host.users += 1
         return host
 
@@ -387,7 +388,13 @@ class Politeness:
         excess = len(self._hosts) - self.max_hosts
         if excess <= 0:
             return
-        idle = [key for key, host in self._hosts.items() if host.users == 0][:excess]
+        # Least recently used first; the busy ones skipped are at most the fetches running.
+        idle: list[Origin] = []
+        for key, host in self._hosts.items():
+            if host.users == 0:
+                idle.append(key)
+                if len(idle) == excess:
+                    break
         for key in idle:
             del self._hosts[key]
 
@@ -423,7 +430,10 @@ class Politeness:
         robots_url = url.copy_with(
             raw_path=b"/robots.txt", fragment=None, username=None, password=None
         )
-        request = client.build_request("GET", robots_url, headers={"User-Agent": self.user_agent})
+        # No max_response_size: the body is cut at ROBOTS_MAX_SIZE below, not refused.
+        request = client.build_request(
+            "GET", robots_url, headers={"User-Agent": self.user_agent}, max_response_size=None
+        )
         clock = _Clock(limits.total_timeout)
         now = trio.current_time()
         try:
@@ -589,6 +599,8 @@ class Politeness:
         and other BaseExceptions propagate. A `Request` given here gets the User-Agent
         and `limits.max_body` (as its `max_response_size`) set on it.
         """
+        if not isinstance(limits, FetchLimits):
+            raise TypeError(f"fetch() limits must be a FetchLimits, not {describe(limits)}")
         url_text = str(request.url) if isinstance(request, Request) else str(request)
         clock = _Clock(limits.total_timeout)
         try:
@@ -656,23 +668,25 @@ class Politeness:
         final_url = str(response.url)
         headers = response.headers.multi_items()
         status = response.status_code
-        if response.request.method == "HEAD" or status in _NO_BODY_STATUSES:
-            content = b""
-        else:
-            content_type = response.headers.get("content-type")
-            if not limits.allows(content_type):
-                await trio.lowlevel.checkpoint()
-                return FetchResult.failure(
-                    url_text,
-                    CONTENT_TYPE_NOT_ALLOWED,
-                    f"{final_url} is {content_type or 'of no stated type'!s}, not one of "
-                    f"{', '.join(limits.content_types or ())}: its body was not read",
-                    final_url=final_url,
-                    status=status,
-                    headers=headers,
-                    elapsed=clock.elapsed(),
-                )
-            content = await response.aread()
+        bodyless = (
+            response.request.method == "HEAD"
+            or status in _NO_BODY_STATUSES
+            or response.headers.get("content-length") == "0"
+        )
+        content_type = response.headers.get("content-type")
+        if not bodyless and not limits.allows(content_type):  # an empty body has no type
+            await trio.lowlevel.checkpoint()
+            return FetchResult.failure(
+                url_text,
+                CONTENT_TYPE_NOT_ALLOWED,
+                f"{final_url} is {content_type or 'of no stated type'!s}, not one of "
+                f"{', '.join(limits.content_types or ())}: its body was not read",
+                final_url=final_url,
+                status=status,
+                headers=headers,
+                elapsed=clock.elapsed(),
+            )
+        content = await response.aread()
         return FetchResult.success(url_text, final_url, status, headers, content, clock.elapsed())
 
     def _failed(
