@@ -744,3 +744,48 @@ async def test_a_hand_built_request_without_a_timeout_and_bodyless_answers(
         ftp = await polite.fetch(client, trioclient.Request("GET", "ftp://a.test/x"))
         assert ftp.error == "UnsupportedProtocol"
         assert_quiet(client)
+
+
+async def test_robots_with_a_bom_and_a_parser_failure(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bom = response_bytes(
+        200, [("Content-Type", "text/plain")], b"\xef\xbb\xbfUser-agent: *\nDisallow: /x\n"
+    )
+    site = Site({"/robots.txt": bom, "/x": page()})
+    url = await serve(nursery, site)
+    async with trioclient.Client() as client:
+        assert (await Politeness().fetch(client, f"{url}/x")).error == "RobotsDisallowed"
+        polite = Politeness()
+
+        def broken(text: str) -> None:
+            raise ValueError("parser bug")
+
+        monkeypatch.setattr(polite, "_protego", broken)
+        result = await polite.fetch(client, f"{url}/y")
+        assert result.error == "RobotsDisallowed"
+        assert "could not be parsed" in (result.error_message or "")
+
+
+async def test_a_crawl_delay_that_goes_away_restores_the_burst(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    site = Site(
+        {
+            "/robots.txt": [robots("User-agent: *\nCrawl-delay: 2\n"), robots("")],
+            **{f"/p{i}": page() for i in range(6)},
+        }
+    )
+    url = await serve(nursery, site)
+    polite = Politeness(rate=1, burst=3, per_host=3, robots_ttl=10)
+    async with trioclient.Client() as client:
+        await fetch_many(polite, client, [f"{url}/p{i}" for i in range(3)])
+        first = sorted(site.times("/p0") + site.times("/p1") + site.times("/p2"))
+        assert [b - a for a, b in itertools.pairwise(first)] == [2, 2]
+        await trio.sleep(100)  # robots.txt expired; the new one has no Crawl-delay
+        start = trio.current_time()
+        await fetch_many(polite, client, [f"{url}/p{i}" for i in range(3, 6)])
+    later = sorted(t - start for i in range(3, 6) for t in site.times(f"/p{i}"))
+    # The robots.txt request was booked at the old 2 s interval; the burst of 3 is back
+    # (with a burst of 1 these would be at 2, 3 and 4).
+    assert later == [0, 1, 2]

@@ -173,6 +173,7 @@ class _Host:
     for it: a host in use is never evicted."""
 
     __slots__ = (
+        "base_burst",
         "base_interval",
         "bucket",
         "name",
@@ -188,6 +189,7 @@ class _Host:
         self.name = name
         self.slots = trio.Semaphore(per_host)
         self.base_interval = interval
+        self.base_burst = burst
         self.bucket = TokenBucket(interval, burst)
         self.slow = 0
         self.paused_until = -math.inf
@@ -198,8 +200,8 @@ class _Host:
     def _retune(self) -> None:
         crawl_delay = self.robots.delay if self.robots is not None else 0.0
         interval = max(self.base_interval, crawl_delay)
-        if crawl_delay > 0:
-            self.bucket.burst = 1  # a Crawl-delay is the time between two requests
+        # A Crawl-delay is the time between two requests: no bursts then.
+        self.bucket.burst = 1 if crawl_delay > 0 else self.base_burst
         if interval > 0:
             interval *= 2**self.slow
         elif self.slow:
@@ -446,9 +448,20 @@ class Politeness:
                         body += chunk[: ROBOTS_MAX_SIZE - len(body)]
                         if len(body) >= ROBOTS_MAX_SIZE:
                             break
-                    text = bytes(body).decode("utf-8", errors="replace")
+                    # RFC 9309: UTF-8 (a BOM is allowed and skipped).
+                    text = bytes(body).decode("utf-8-sig", errors="replace")
                     assert self._protego is not None
-                    rules = self._protego(text)
+                    try:
+                        rules = self._protego(text)
+                    except Exception as exc:  # protego is tolerant; be careful all the same
+                        return _Robots(
+                            None,
+                            allow_all=False,
+                            note=f"{robots_url} could not be parsed ({exc!r}): the host is "
+                            "disallowed for now",
+                            delay=0.0,
+                            expires=trio.current_time() + self.robots_error_ttl,
+                        )
                     return _Robots(
                         rules,
                         allow_all=True,
