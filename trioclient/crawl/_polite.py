@@ -133,8 +133,12 @@ class TokenBucket:
 
     async def acquire(self) -> None:
         """Wait for a grant (a checkpoint even when one is free at once)."""
-        start = self.reserve(trio.current_time())
-        await trio.sleep_until(start)
+        now = trio.current_time()
+        start = self.reserve(now)
+        if start > now:
+            await trio.sleep_until(start)
+        else:
+            await trio.lowlevel.checkpoint()  # cheaper than sleep_until(now)
 
 
 class _Rules(Protocol):
@@ -235,7 +239,9 @@ class _Host:
         # A loop, not an Event: a 429 seen by another task may push the pause further.
         while self.paused_until > trio.current_time():  # noqa: ASYNC110
             await trio.sleep_until(self.paused_until)
-        await self.bucket.acquire()
+        if self.bucket.interval > 0:
+            await self.bucket.acquire()
+        # else no rate limit: the caller checkpointed already (taking the slot)
 
 
 class _Clock:
