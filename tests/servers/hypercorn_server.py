@@ -54,8 +54,31 @@ def wsgi_as_asgi(wsgi_app: Any, max_body_size: int = 64 * 2**20) -> Any:
     from the lifespan scope at once and hypercorn then sends ``lifespan.startup`` into a
     closed channel), so the lifespan is answered here and HTTP goes to hypercorn's
     ``TrioWSGIMiddleware``. It buffers each request body, up to `max_body_size`.
+
+    Two fixes for the middleware (0.18): it sends the response head with the first body
+    chunk, so a response with an empty body iterable (httpbin's ``/status/503``) never got a
+    head and came out as a 500: the app's body is given one empty chunk when it has none.
+    And httpbin refuses a chunked request body (501) unless the server is gunicorn, which
+    terminates the input; the middleware has buffered the body whole, so the app is shown
+    it as what it now is, a body of known length.
     """
-    middleware = TrioWSGIMiddleware(wsgi_app, max_body_size=max_body_size)
+
+    def fixed(environ: Any, start_response: Any) -> Any:
+        if environ.pop("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
+            environ["CONTENT_LENGTH"] = str(environ["wsgi.input"].getbuffer().nbytes)
+        body = wsgi_app(environ, start_response)
+        try:
+            sent = False
+            for chunk in body:
+                sent = True
+                yield chunk
+            if not sent:
+                yield b""
+        finally:
+            if hasattr(body, "close"):
+                body.close()
+
+    middleware = TrioWSGIMiddleware(fixed, max_body_size=max_body_size)
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
