@@ -3,7 +3,8 @@
 One scenario, trioclient and one peer (httpx on Trio: httpx comes with the test extra,
 aiohttp only with ``bench``), through the real runner: each pair in its own process, the
 results written, the Markdown rendered. Nothing here asserts a peer's verdicts, only that
-the suite runs and that trioclient passes.
+the suite runs and that trioclient passes; the committed docs table is checked against the
+committed results (a re-run regenerates both).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # benchmarks/ is not an installed package
 
+from benchmarks.conformance import report  # noqa: E402
 from benchmarks.conformance.judge import CHECKS, judge  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
@@ -77,3 +79,14 @@ def test_a_pair_killed_at_its_bound_is_a_hang() -> None:
     assert verdicts["hang"]["verdict"] == "fail"
     assert "last step: exit" in verdicts["hang"]["detail"]
     assert {verdicts[c]["verdict"] for c in CHECKS if c != "hang"} == {"n/a"}
+
+
+def test_the_docs_table_is_the_latest_run() -> None:
+    latest = REPO / "benchmarks" / "conformance" / "results" / "latest.json"
+    run = json.loads(latest.read_text(encoding="utf-8"))
+    page = (REPO / "docs" / "cancellation.md").read_text(encoding="utf-8")
+    assert report.docs_block(run) in page, (
+        "docs/cancellation.md's conformance table is not the latest run's: "
+        "python -m benchmarks.conformance --from benchmarks/conformance/results/latest.json "
+        "--update-docs"
+    )

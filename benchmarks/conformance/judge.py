@@ -95,16 +95,16 @@ def _leaked(raw: dict[str, Any]) -> Verdict:
     if open_after:
         where = ", ".join(f"{s['to']} ({s['state']})" for s in open_after)
         text = (
-            f"{len(open_after)} socket(s) still open after the client was left and the event "
-            f"loop ended: to {where}"
+            f"{_n(len(open_after), 'socket')} still open after the client was left and the "
+            f"event loop ended: to {where}"
         )
         if open_fds & by_gc:
             text += "; the garbage collector closed it later (ResourceWarning: unclosed ...)"
         parts.append(text)
     if by_gc - open_fds:
         parts.append(
-            f"{len(by_gc - open_fds)} socket(s) never closed by the library, closed by the "
-            "garbage collector instead (ResourceWarning: unclosed ...)"
+            f"{_n(len(by_gc - open_fds), 'socket')} never closed by the library, closed by "
+            "the garbage collector instead (ResourceWarning: unclosed ...)"
         )
     if not parts:
         return _ok("0")
@@ -124,8 +124,21 @@ def _pool(raw: dict[str, Any], scenario: str) -> Verdict:
         private = pool.get("private")
         return _na(f"no public pool statistics (private, for the reader: {private})")
     if pool["in_flight"] or not pool["books_add_up"]:
-        return _fail(f"{when}, the pool's books count {pool['stats']}")
-    return _ok(f"{when}: {pool['stats']}")
+        return _fail(f"{when}, the pool's books count {_stats_text(pool['stats'])}")
+    return _ok(f"{when}: {_stats_text(pool['stats'])}")
+
+
+def _stats_text(stats: dict[str, Any]) -> str:
+    """trioclient's counts as ``name value``; httpcore's connection list and requests."""
+    if "requests" in stats:  # httpcore
+        connections = ", ".join(stats["connections"]) or "none"
+        requests = _n(stats["requests"], "request")
+        return f"{requests} in flight (httpcore's private _requests), connections: {connections}"
+    return ", ".join(f"{name} {value}" for name, value in stats.items())
+
+
+def _n(count: int, what: str) -> str:
+    return f"{count} {what}" + ("" if count == 1 else "s")
 
 
 def _next(raw: dict[str, Any], scenario: str) -> Verdict:
@@ -243,7 +256,11 @@ def _hang(raw: dict[str, Any]) -> Verdict:
                 else f"{name} was still waiting {BOUND:g} s after it started, though the "
                 "client was closed under it"
             )
-            hung.append(f"{what} (the suite then cancelled it: {_request_text(rec)})")
+            exc = rec.get("exception") or {}
+            if rec.get("outcome") == "cancelled" or exc.get("type") == "trio.Cancelled":
+                hung.append(f"{what}; the suite then cancelled it")
+            else:
+                hung.append(f"{what}; the suite then cancelled it and it {_request_text(rec)}")
     if hung:
         return _fail("; ".join(hung))
     return _ok("")

@@ -49,7 +49,7 @@ def _header(run: dict[str, Any]) -> list[str]:
     libs = ", ".join(f"{name} {versions[name]}" for name in LIBRARIES if name in versions)
     return [
         f"Measured {run['date']} on Python {run['python']} ({run['platform']}): {libs}; "
-        f"trioclient at commit {run['commit']}. HTTP/1.1 on 127.0.0.1; "
+        f"trioclient/ as of commit {run['commit']}. HTTP/1.1 on 127.0.0.1; "
         f"each scenario in a process of its own. ✓: no leaked socket, pool balanced, "
         "next request fine, the documented exception, no hang.",
     ]

@@ -91,10 +91,11 @@ def versions() -> dict[str, str]:
 
 
 def git_commit() -> str:
-    """The checkout's short commit, ``+dirty`` if trioclient/ has uncommitted changes."""
+    """The last commit that changed trioclient/ (what was measured; stable while other
+    files change), ``+dirty`` if trioclient/ has uncommitted changes."""
     try:
         sha = subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "--short=12", "HEAD"],
+            ["git", "-C", str(REPO), "log", "-1", "--format=%h", "--abbrev=12", "--", "trioclient"],
             capture_output=True,
             text=True,
             check=True,
@@ -107,7 +108,7 @@ def git_commit() -> str:
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-    return sha + ("+dirty" if dirty else "")
+    return (sha or "unknown") + ("+dirty" if dirty else "")
 
 
 def run_pair(client: str, scenario: str, timeout: float) -> dict[str, Any]:
