@@ -81,6 +81,22 @@ def test_a_pair_killed_at_its_bound_is_a_hang() -> None:
     assert {verdicts[c]["verdict"] for c in CHECKS if c != "hang"} == {"n/a"}
 
 
+def test_an_interruption_that_missed_its_point_is_not_measured() -> None:
+    # No body chunk came before the cancellation: whatever the library did, it was not
+    # interrupted mid-body, so the pair says so instead of judging it.
+    result = judge(
+        {
+            "client": "trioclient",
+            "scenario": "cancel-body",
+            "chunks": 0,
+            "interrupted": {"outcome": "raised", "exception": {"type": "x.Y", "message": ""}},
+        }
+    )
+    assert {v["verdict"] for v in result["verdicts"].values()} == {"n/a"}
+    assert result["unreached"].startswith("no body chunk arrived first")
+    assert report._cell(result) == "? not measured"
+
+
 def test_the_docs_table_is_the_latest_run() -> None:
     latest = REPO / "benchmarks" / "conformance" / "results" / "latest.json"
     run = json.loads(latest.read_text(encoding="utf-8"))

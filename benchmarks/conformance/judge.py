@@ -271,6 +271,26 @@ def _hang(raw: dict[str, Any]) -> Verdict:
 _NOTE = re.compile(r"^(warning|log|unraisable)")
 
 
+def _unreached(raw: dict[str, Any], scenario: str) -> str | None:
+    """Why the interruption did not land where the scenario aims, or None if it did."""
+    rec = raw.get("interrupted") or {}
+    mid_body = ("cancel-body", "timeout-body", "keyboard-interrupt", "peer-reset")
+    if scenario in mid_body and not raw.get("chunks"):
+        return f"no body chunk arrived first (the request {_request_text(rec)})"
+    if scenario == "keyboard-interrupt" and not raw.get("sigint_sent"):
+        return "the SIGINT was never sent"
+    cancelled_once = scenario.startswith("cancel-") and scenario != "cancel-siblings"
+    if cancelled_once and "interrupted_after" not in rec:
+        return f"the point the cancellation waits for never came (the request {_request_text(rec)})"
+    if scenario == "cancel-siblings":
+        requests = raw.get("requests") or {}
+        if any("interrupted_after" not in r for k, r in requests.items() if k != "answered"):
+            return "the two requests were not both cancelled in flight"
+    if scenario == "close-in-flight" and not raw.get("both_in_flight"):
+        return "the two requests were not both in flight when the client was closed"
+    return None
+
+
 def judge(raw: dict[str, Any]) -> dict[str, Any]:
     """The verdicts of one (client, scenario) record, plus notes (warnings that are not
     failures) and a one-line account of what the interrupted request did."""
@@ -286,6 +306,17 @@ def judge(raw: dict[str, Any]) -> dict[str, Any]:
         verdicts = {check: unknown for check in CHECKS}
         verdicts["hang" if "killed_after" in raw else "exception"] = _fail(why)
         return {"verdicts": verdicts, "notes": [], "observed": why}
+    unreached = _unreached(raw, scenario)
+    if unreached is not None:
+        # The suite failed to set the scene (a loaded machine, a kernel that completes the
+        # blackhole's connects...): nothing can be said of the library.
+        why = f"not measured: {unreached}"
+        return {
+            "verdicts": {check: _na(why) for check in CHECKS},
+            "notes": [],
+            "observed": why,
+            "unreached": unreached,
+        }
     runtime = RUNTIME[client]
     verdicts = {
         "leaked": _leaked(raw),

@@ -28,6 +28,8 @@ LIBRARIES = ("trioclient", "trio", "h11", "h2", "httpx", "httpcore", "anyio", "a
 
 
 def _cell(result: dict[str, Any]) -> str:
+    if result.get("unreached"):
+        return "? not measured"
     failed = [c for c in CHECKS if result["verdicts"][c]["verdict"] == "fail"]
     if not failed:
         return "✓"
@@ -84,6 +86,21 @@ def failures(run: dict[str, Any]) -> list[str]:
     return lines or ["- none"]
 
 
+def unmeasured(run: dict[str, Any]) -> list[str]:
+    """One bullet per pair whose interruption did not land where it aims (a suite problem,
+    not the library's: re-run)."""
+    lines = []
+    for scenario in run["scenarios"]:
+        for client in run["clients"]:
+            reason = run["results"][scenario["id"]][client].get("unreached")
+            if reason:
+                lines.append(
+                    f"- **{CLIENT_TITLES.get(client, client)}, {scenario['title']}**: "
+                    f"not measured, {reason}."
+                )
+    return lines
+
+
 def notes(run: dict[str, Any]) -> list[str]:
     """Warnings and log records the scenario's process emitted, when not failures."""
     lines = []
@@ -101,6 +118,9 @@ def docs_block(run: dict[str, Any]) -> str:
     """What goes between the markers in docs/cancellation.md."""
     lines = [BEGIN, "", *_header(run), "", *matrix(run), "", "What failed, exactly:", ""]
     lines += failures(run)
+    if unmeasured(run):
+        lines += ["", "Not measured in this run (the suite could not set the scene):", ""]
+        lines += unmeasured(run)
     lines += ["", "Warnings the runs printed (not counted as failures):", "", *notes(run)]
     lines += ["", END]
     return "\n".join(lines)
@@ -111,6 +131,8 @@ def full(run: dict[str, Any]) -> str:
     lines = ["# Cancellation conformance: trioclient and its peers", "", *_header(run), ""]
     lines += ["## Summary", "", *matrix(run), "", "## What failed, exactly", ""]
     lines += failures(run)
+    if unmeasured(run):
+        lines += ["", "## Not measured in this run", "", *unmeasured(run)]
     lines += ["", "## The scenarios", "", "| scenario | what the suite does |", "|---|---|"]
     lines += [f"| {s['title']} (`{s['id']}`) | {s['how']} |" for s in run["scenarios"]]
     lines += ["", "## Every check", ""]

@@ -146,8 +146,8 @@ def render(run: dict[str, Any], out_dir: Path, stamp: str) -> Path:
     """Judge every record, write ``<stamp>.json``/``.md`` and the ``latest`` copies."""
     for scenario in run["scenarios"]:
         for client in run["clients"]:
-            cell = run["results"][scenario["id"]][client]
-            cell.update(judge(cell["raw"]))
+            raw = run["results"][scenario["id"]][client]["raw"]
+            run["results"][scenario["id"]][client] = {"raw": raw, **judge(raw)}
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / f"{stamp}.json"
     json_path.write_text(json.dumps(run, indent=1) + "\n", encoding="utf-8")
