@@ -789,3 +789,36 @@ async def test_a_crawl_delay_that_goes_away_restores_the_burst(
     # The robots.txt request was booked at the old 2 s interval; the burst of 3 is back
     # (with a burst of 1 these would be at 2, 3 and 4).
     assert later == [0, 1, 2]
+
+
+async def test_retry_after_as_an_http_date_pauses_the_host(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    import time
+    from email.utils import formatdate
+
+    when = formatdate(time.time() + 30, usegmt=True)  # whole seconds: 29 to 30 s from now
+    site = Site({"/a": status(503, ("Retry-After", when)), "/b": page()})
+    url = await serve(nursery, site)
+    polite = Politeness(robots=False, rate=None, retry=None)
+    async with trioclient.Client() as client:
+        first = await polite.fetch(client, f"{url}/a", limits=FetchLimits(content_types=None))
+        assert first.status == 503
+        await polite.fetch(client, f"{url}/b")
+    gap = site.times("/b")[0] - site.times("/a")[0]
+    assert 28 <= gap <= 30
+
+
+async def test_a_long_retry_after_is_capped_by_max_pause(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    site = Site({"/a": status(429, ("Retry-After", "1000")), "/b": page()})
+    url = await serve(nursery, site)
+    polite = Politeness(robots=False, rate=None, max_pause=10)
+    async with trioclient.Client() as client:
+        first = await polite.fetch(client, f"{url}/a", limits=FetchLimits(content_types=None))
+        # more than the retry's retry_after_max (120 s): returned at once, not retried
+        assert first.status == 429
+        assert len(site.seen) == 1
+        await polite.fetch(client, f"{url}/b")
+    assert site.times("/b")[0] - site.times("/a")[0] == 10

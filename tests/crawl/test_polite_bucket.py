@@ -79,3 +79,19 @@ async def test_acquire_sleeps_until_the_grant(autojump_clock: trio.testing.MockC
 async def test_acquire_is_a_checkpoint_when_free() -> None:
     with trio.testing.assert_checkpoints():
         await TokenBucket(0.0).acquire()
+
+
+media = st.sampled_from(["text/html", "application/xhtml+xml", "text/plain", "image/png", "a/b"])
+params = st.sampled_from(["", "; charset=utf-8", ";q=1", " ; boundary=x"])
+
+
+@given(media, params, st.booleans())
+def test_content_types_ignore_parameters_and_case(kind: str, param: str, upper: bool) -> None:
+    from trioclient.crawl import FetchLimits
+
+    limits = FetchLimits()
+    header = (kind.upper() if upper else kind) + param
+    assert limits.allows(header) == (kind in (limits.content_types or ()))
+    assert FetchLimits(content_types=None).allows(header)
+    assert not limits.allows(None)
+    assert not limits.allows("")
