@@ -168,7 +168,11 @@ async def test_an_endless_source_is_pulled_only_as_results_are_read(
                 assert pulled - read <= workers + workers + buffer + 1
                 if read == 50:
                     break
-        assert results.statistics()[0] == pulled
+        stats = results.statistics()
+        assert stats.pulled == pulled
+        assert stats.fetching == 0  # all stopped
+        assert stats.fetched == 50 + len(results.undelivered)
+        assert stats.buffered == 0  # after the block: moved to undelivered
         assert len(results.unfetched) + len(results.undelivered) == pulled - 50
         assert_quiet(client)
 
@@ -409,4 +413,22 @@ async def test_an_async_source_without_aclose_and_two_errors(
             async with fetch_all(client_two, [f"{url}/"] * 4, workers=4) as results:
                 async for _ in results:
                     pass
-        assert len(results.unfetched) == 4
+        # Every request pulled is unfetched; the scheduling decides how many the feeder
+        # pulled before the first failure stopped it.
+        assert 1 <= len(results.unfetched) == results.statistics().pulled <= 4
+
+
+async def test_statistics_count_what_waits_for_the_consumer(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    url = await serve(nursery, Site({"/": page()}))
+    async with trioclient.Client() as client:
+        async with fetch_all(client, [f"{url}/"] * 10, workers=3, buffer=2) as results:
+            await trio.sleep(5)  # everything that can be fetched without a reader, is
+            stats = results.statistics()
+            assert stats.fetching == 0
+            assert stats.fetched == stats.buffered == 3 + 2  # held by workers + buffered
+            assert stats.pulled == 3 + 2 + 1  # and the feeder holds one more
+            assert "fetched=5" in repr(results)
+            assert len([r async for r in results]) == 10
+        assert results.statistics().buffered == 0

@@ -10,6 +10,7 @@ dependencies; features needing the ``[crawl]`` extra raise ImportError when used
 """
 
 from ._extract import extract_links as extract_links
+from ._fanout import FetchAllStatistics as FetchAllStatistics
 from ._fanout import FetchRequest as FetchRequest
 from ._fanout import FetchResults as FetchResults
 from ._fanout import fetch_all as fetch_all
@@ -30,6 +31,7 @@ __all__ = [
     "DEFAULT_RETRY",
     "DEFAULT_USER_AGENT",
     "CrawlItem",
+    "FetchAllStatistics",
     "FetchLimits",
     "FetchRequest",
     "FetchResult",

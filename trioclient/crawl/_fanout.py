@@ -42,6 +42,7 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from enum import Enum
 from types import TracebackType
 from typing import TYPE_CHECKING, Union
@@ -58,7 +59,7 @@ from ._polite import Politeness
 if TYPE_CHECKING:
     from .._client import Client
 
-__all__ = ["FetchRequest", "FetchResults", "fetch_all"]
+__all__ = ["FetchAllStatistics", "FetchRequest", "FetchResults", "fetch_all"]
 
 #: What a source yields: a URL (str or trioclient.URL) or a built trioclient.Request.
 FetchRequest = Union[str, URL, Request]  # noqa: UP007 (a runtime alias)
@@ -137,13 +138,38 @@ class FetchResults:
             raise ClientStateError(_not_yet_message("undelivered"))
         return self._undelivered
 
-    def statistics(self) -> tuple[int, int]:
-        """(requests pulled from the source, results sent to the channel) so far."""
-        return self._runner.pulled, self._runner.sent
+    def statistics(self) -> FetchAllStatistics:
+        """A snapshot of the fan-out's counts (for a progress display)."""
+        runner = self._runner
+        return FetchAllStatistics(
+            pulled=runner.pulled,
+            fetching=len(runner.fetching),
+            fetched=runner.fetched,
+            buffered=(
+                self._receive.statistics().current_buffer_used
+                + len(runner.holding)
+                + len(self._late)
+            ),
+        )
 
     def __repr__(self) -> str:
-        pulled, sent = self.statistics()
-        return f"<FetchResults [{self._state.value}] pulled={pulled} fetched={sent}>"
+        stats = self.statistics()
+        return (
+            f"<FetchResults [{self._state.value}] pulled={stats.pulled} "
+            f"fetching={stats.fetching} fetched={stats.fetched}>"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FetchAllStatistics:
+    """Counts of a `fetch_all` so far: requests `pulled` from the source, `fetching` now,
+    `fetched` (results produced), of which `buffered` wait to be read (in the channel,
+    or held by a worker until the channel has room)."""
+
+    pulled: int
+    fetching: int
+    fetched: int
+    buffered: int
 
 
 def _iterate_message() -> str:
@@ -182,7 +208,7 @@ class _Runner:
         self.scope = trio.CancelScope()
         self.error: BaseException | None = None
         self.pulled = 0
-        self.sent = 0
+        self.fetched = 0
         self.feeding: FetchRequest | None = None  # pulled, not yet handed to a worker
         self.has_feeding = False
         self.fetching: dict[int, FetchRequest] = {}  # worker -> its request in flight
@@ -263,10 +289,10 @@ class _Runner:
                     self.fail(exc)
                     return
                 del self.fetching[index]
+                self.fetched += 1
                 self.holding[index] = result
                 await send.send(result)
                 del self.holding[index]
-                self.sent += 1
 
     def leftovers(self) -> list[FetchRequest]:
         unfetched = list(self.fetching.values())
