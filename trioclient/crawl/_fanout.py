@@ -66,7 +66,6 @@ FetchRequest = Union[str, URL, Request]  # noqa: UP007 (a runtime alias)
 
 
 class _State(Enum):
-    UNOPENED = "unopened"  # fetch_all() returned it; not entered yet
     OPENED = "opened"  # inside the `async with` block
     CLOSED = "closed"  # the block has ended: unfetched/undelivered are final
 
@@ -84,7 +83,7 @@ class FetchResults:
         self._receive = receive
         self._runner = runner
         self._late: list[FetchResult] = []  # results the runner collected after a stop
-        self._state = _State.UNOPENED
+        self._state = _State.OPENED  # made by __aenter__, inside the block
         self._unfetched: list[FetchRequest] = []
         self._undelivered: list[FetchResult] = []
 
@@ -333,7 +332,6 @@ class _FetchAll:
         nursery = await manager.__aenter__()
         self._manager, self._nursery = manager, nursery
         self._owner = trio.lowlevel.current_task()
-        results._state = _State.OPENED
         nursery.start_soon(runner.run)
         return results
 
