@@ -46,6 +46,7 @@ import trustme
 from hypothesis import HealthCheck, settings
 from servers.hypercorn_server import HypercornServer, wsgi_as_asgi
 from servers.peers import NghttpdServer, NginxServer, unavailable
+from servers.redis_peer import REDIS_APT_PACKAGES, RedisServer
 
 pytest_plugins = ["pytester", "trioclient._pytest_plugin"]
 
@@ -373,4 +374,14 @@ def nghttpd_h2c_server(tls_ca: trustme.CA) -> Iterator[NghttpdServer]:
     if not NghttpdServer.available():
         unavailable("nghttpd is not installed")
     with NghttpdServer(tls_ca, tls=False) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """redis-server for the session (no persistence); ``url`` is ``redis://127.0.0.1:PORT/0``.
+    Tests share it: each uses its own crawl name (key prefix)."""
+    if not RedisServer.available():
+        unavailable("redis-server is not installed", REDIS_APT_PACKAGES)
+    with RedisServer() as server:
         yield server

@@ -20,6 +20,7 @@ they cannot flake on a loaded machine.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -67,10 +68,28 @@ async def memory_frontier_under_test(
         await frontier.aclose()
 
 
+@asynccontextmanager
+async def redis_frontier_under_test(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[FrontierUnderTest]:
+    # A crawl of its own on the session's redis-server (tests/conftest.py); leases run on
+    # Redis's clock, so lease time passes by waiting.
+    from trioclient.crawl import RedisFrontier
+
+    server = request.getfixturevalue("redis_server")
+    async with RedisFrontier(server.url, crawl=f"contract-{uuid.uuid4().hex}") as frontier:
+        try:
+            yield FrontierUnderTest(frontier, trio.sleep)
+        finally:
+            if not frontier.closed:
+                await frontier.clear()
+
+
 Factory = Callable[[pytest.FixtureRequest], AbstractAsyncContextManager[FrontierUnderTest]]
 
 FACTORIES: dict[str, Factory] = {
     "memory": memory_frontier_under_test,
+    "redis": redis_frontier_under_test,
 }
 
 

@@ -2,7 +2,8 @@
 
 Bounded fan-out (`fetch_all`), per-host politeness (`Politeness`: concurrency, rate,
 robots.txt, Crawl-delay, retries that slow a host down), limits for untrusted sites
-(`FetchLimits`), and the crawler's frontier.
+(`FetchLimits`), and the crawler's frontier: in memory, or in Redis (`RedisFrontier`,
+the ``[redis]`` extra) for several processes sharing one crawl.
 
 Not imported by ``import trioclient``. The pure-Python parts work with the core
 dependencies; features needing the ``[crawl]`` extra raise ImportError when used
@@ -25,6 +26,8 @@ from ._polite import DEFAULT_RETRY as DEFAULT_RETRY
 from ._polite import DEFAULT_USER_AGENT as DEFAULT_USER_AGENT
 from ._polite import Politeness as Politeness
 from ._polite import TokenBucket as TokenBucket
+from ._redis_frontier import RedisFrontier as RedisFrontier
+from ._redis_frontier import RedisFrontierError as RedisFrontierError
 from ._urlnorm import normalize_url as normalize_url
 
 __all__ = [
@@ -41,6 +44,8 @@ __all__ = [
     "Lease",
     "MemoryFrontier",
     "Politeness",
+    "RedisFrontier",
+    "RedisFrontierError",
     "TokenBucket",
     "extract_links",
     "fetch_all",
