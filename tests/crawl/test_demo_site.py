@@ -77,3 +77,10 @@ async def test_served(demo_server: HypercornServer, demo_site: DemoSite) -> None
     assert demo_site.hits["/page/2"] == 1
     assert demo_site.hits["/"] == 1
     assert demo_site.hits["<other>"] == 1
+
+
+async def test_in_process_without_truncation() -> None:
+    site = DemoSite(200, truncate=False)
+    async with trioclient.AsyncClient(transport=trioclient.ASGITransport(app=site)) as client:
+        page = await client.get("http://demo.test/page/11")
+    assert page.content == site.render_page(11, "demo.test")

@@ -10,6 +10,8 @@ dependencies; features needing the ``[crawl]`` extra raise ImportError when used
 (robots.txt: `pip install trioclient[crawl]`).
 """
 
+from ._crawler import Crawler as Crawler
+from ._demo_site import DemoSite as DemoSite
 from ._extract import extract_links as extract_links
 from ._fanout import FetchAllStatistics as FetchAllStatistics
 from ._fanout import FetchRequest as FetchRequest
@@ -22,12 +24,17 @@ from ._frontier import Frontier as Frontier
 from ._frontier import FrontierCounts as FrontierCounts
 from ._frontier import Lease as Lease
 from ._frontier import MemoryFrontier as MemoryFrontier
+from ._output import JsonLinesSink as JsonLinesSink
+from ._output import ResultSink as ResultSink
+from ._output import WarcSink as WarcSink
 from ._polite import DEFAULT_RETRY as DEFAULT_RETRY
 from ._polite import DEFAULT_USER_AGENT as DEFAULT_USER_AGENT
 from ._polite import Politeness as Politeness
 from ._polite import TokenBucket as TokenBucket
 from ._redis_frontier import RedisFrontier as RedisFrontier
 from ._redis_frontier import RedisFrontierError as RedisFrontierError
+from ._stats import CrawlStats as CrawlStats
+from ._stats import HostStats as HostStats
 from ._urlnorm import normalize_url as normalize_url
 
 __all__ = [
@@ -35,18 +42,25 @@ __all__ = [
     "DEFAULT_USER_AGENT",
     "CrawlItem",
     "FetchAllStatistics",
+    "CrawlStats",
+    "Crawler",
+    "DemoSite",
     "FetchLimits",
     "FetchRequest",
     "FetchResult",
     "FetchResults",
     "Frontier",
     "FrontierCounts",
+    "HostStats",
+    "JsonLinesSink",
     "Lease",
     "MemoryFrontier",
     "Politeness",
     "RedisFrontier",
     "RedisFrontierError",
+    "ResultSink",
     "TokenBucket",
+    "WarcSink",
     "extract_links",
     "fetch_all",
     "normalize_url",

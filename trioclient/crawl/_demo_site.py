@@ -53,14 +53,20 @@ class DemoSite:
         pages: how many ``/page/{i}`` pages (>= 1).
         slow_seconds: how long a slow page waits before answering.
         seed: changes which pages the cross links point to.
+        truncate: serve the truncated pages truncated (False: whole). An app that stops
+            mid-body is an app bug to `trioclient.ASGITransport` (a RuntimeError, not a
+            fetch error), so crawl the site in-process with ``truncate=False``.
     """
 
-    def __init__(self, pages: int = 2000, *, slow_seconds: float = 0.5, seed: int = 0) -> None:
+    def __init__(
+        self, pages: int = 2000, *, slow_seconds: float = 0.5, seed: int = 0, truncate: bool = True
+    ) -> None:
         if pages < 1:
             raise ValueError(f"a demo site needs at least one page, not {pages!r}")
         self.pages = pages
         self.slow_seconds = slow_seconds
         self.seed = seed
+        self.truncate = truncate
         self.hits: Counter[str] = Counter()
 
     # --- the site's shape (pure) -------------------------------------------------------
@@ -215,7 +221,7 @@ class DemoSite:
             await _send(send, 500, b"<!doctype html><title>Server error</title>", "text/html")
             return
         body = self.render_page(i, host)
-        if kind == "truncated":
+        if kind == "truncated" and self.truncate:
             await send(_start(200, len(body), "text/html; charset=utf-8"))
             await send(
                 {"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True}

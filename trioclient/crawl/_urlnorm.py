@@ -59,7 +59,7 @@ def normalize_url(
     parsed = URL(base).join(url) if base is not None else URL(url)
     if parsed.scheme not in ("http", "https"):
         raise InvalidURL(f"Only http and https URLs can be crawled, not {str(parsed)!r}.")
-    if not parsed.raw_host:
+    if not parsed.raw_host:  # pragma: no cover - URL() refuses an http(s) URL without a host
         raise InvalidURL(f"Missing host in URL {str(parsed)!r}.")
     raw = parsed.raw_path.decode("ascii")
     path, _, query = raw.partition("?")
