@@ -106,14 +106,17 @@ class Crawler:
         max_depth: links followed from a seed (0: the seeds only).
         allowed_domains: hosts whose links are followed, subdomains included (default:
             the seeds' hosts; an empty iterable: any host).
-        include, exclude: regexes searched in each link's URL: if ``include`` is given a
-            link must match one of them, and it must match none of ``exclude``.
+        include: regexes searched in each link's URL; if any are given, a link must match
+            one of them.
+        exclude: regexes searched in each link's URL; a link must match none of them.
         max_pages: stop after starting this many fetches (in this process); None: no cap.
         workers: fetches at once.
         sinks: where each result is written (the caller closes them).
         lease_seconds: how long a lease lasts between renewals.
-        follow_nofollow, canonical, sort_query, max_links_per_page: passed to
-            `extract_links` (and `normalize_url`, for ``sort_query``).
+        follow_nofollow: follow ``rel="nofollow"`` links (`extract_links`).
+        canonical: also follow ``<link rel="canonical">`` (`extract_links`).
+        sort_query: sort query parameters when normalising (`normalize_url`).
+        max_links_per_page: links taken from one page, at most (`extract_links`).
 
     ``stats`` is live (`CrawlStats`); `run` returns it too.
     """
