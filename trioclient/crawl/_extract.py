@@ -48,7 +48,7 @@ def _parser(html: str | bytes) -> LexborHTMLParser:
         from selectolax.lexbor import LexborHTMLParser
     except ImportError as exc:  # pragma: no cover - the test extra installs it
         raise ImportError(
-            "link extraction needs selectolax: `pip install trioclient[crawl]`"
+            "link extraction needs selectolax: pip install trioclient[crawl]"
         ) from exc
     return LexborHTMLParser(html)
 
