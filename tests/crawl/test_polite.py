@@ -824,3 +824,24 @@ async def test_a_long_retry_after_is_capped_by_max_pause(
         assert len(site.seen) == 1
         await polite.fetch(client, f"{url}/b")
     assert site.times("/b")[0] - site.times("/a")[0] == 10
+
+
+async def test_redirect_hops_and_retried_answers_reuse_the_connection(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    site = Site(
+        {
+            "/r1": status(302, ("Location", "/r2"), body=b"moved"),
+            "/r2": status(301, ("Location", "/busy"), body=b"moved too"),
+            "/busy": [status(503, ("Retry-After", "1"), body=b"busy"), page()],
+        }
+    )
+    url = await serve(nursery, site)
+    polite = Politeness(robots=False, rate=None, per_host=1, retry=EXACT)
+    async with trioclient.Client() as client:
+        result = await polite.fetch(client, f"{url}/r1")
+        assert result.ok
+        assert result.final_url == f"{url}/busy"
+        assert_quiet(client)
+    assert site.paths() == ["/r1", "/r2", "/busy", "/busy"]
+    assert site.connections == 1  # each body read, so the connection was kept

@@ -61,6 +61,8 @@ from .._exceptions import (
 from .._origin import Origin
 from .._request import Request
 from .._retry import Retry, parse_retry_after
+from .._send import DRAIN_GRACE
+from .._send import _drain as drain
 from .._urls import URL
 from ._fetch import (
     CONTENT_TYPE_NOT_ALLOWED,
@@ -265,6 +267,13 @@ class _Clock:
 
     def elapsed(self) -> float:
         return 0.0 if self.started is None else trio.current_time() - self.started
+
+
+async def _discard(response: Response) -> None:
+    """Close a response we do not keep (a redirect hop, a retried 429/503), reading its
+    body first if it is small and quick (the client's own bounded drain: at most 64 KiB,
+    half a second), so that an HTTP/1.1 connection is reused rather than dropped."""
+    await drain(response, trio.current_time() + DRAIN_GRACE)
 
 
 def _load_protego() -> Callable[[str], _Rules]:
@@ -559,11 +568,11 @@ class Politeness:
                         if hops and response.has_redirect_location and next_request is not None:
                             hops -= 1
                             request = next_request
-                            await response.aclose()
+                            await _discard(response)
                             continue
                         keep = True
                         return response
-                    await response.aclose()
+                    await _discard(response)
             finally:
                 if not keep:
                     host.slots.release()
@@ -659,6 +668,7 @@ class Politeness:
                         hops += 1
                         request = next_request
                         request.extensions["max_response_size"] = limits.max_body
+                        await _discard(response)
                         continue
                     return await self._read(url_text, response, limits, clock)
                 except RequestError as exc:
