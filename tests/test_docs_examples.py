@@ -42,8 +42,11 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 from servers.hypercorn_server import HypercornServer
@@ -131,7 +134,7 @@ def tinyproxy() -> Iterator[TinyproxyServer]:
         yield server
 
 
-def _localize(code: str, httpbin: HypercornServer, proxy_url: str | None) -> str:
+def _localize(code: str, *, httpbin: HypercornServer, proxy_url: str | None) -> str:
     def to_httpbin(match: re.Match[str]) -> str:
         scheme, userinfo = match.group(1), match.group(2) or ""
         origin = httpbin.https_url if scheme == "https" else httpbin.http_url
@@ -163,46 +166,83 @@ def _environment(httpbin: HypercornServer) -> dict[str, str]:
     return env
 
 
-# -- the tests -------------------------------------------------------------------------------
+# -- running them ----------------------------------------------------------------------------
+
+# Examples run a few at a time: each spends most of its life starting Python or waiting for
+# the server, so four at once take about a third of the time one after the other does.
+WORKERS = 4
 
 
-@pytest.mark.parametrize("example", RUN, ids=[example.id for example in RUN])
-def test_example_runs(
-    example: Example,
-    httpbin_server: HypercornServer,
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
-) -> None:
-    proxy_url = None
-    if _PROXY.search(example.code):
-        proxy_url = request.getfixturevalue("tinyproxy").url
-    # The page's named files first (an example may import an earlier one), then this one.
+def _run(example: Example, directory: Path, env: dict[str, str], localize: Any) -> Any:
+    """Write the example (and its page's named files) into `directory` and run it there."""
     for other in RUN:
         if other.page == example.page and other.filename is not None:
-            text = _localize(other.code, httpbin_server, proxy_url)
-            (tmp_path / other.filename).write_text(text, encoding="utf-8")
+            (directory / other.filename).write_text(localize(other.code), encoding="utf-8")
     filename = example.filename or "example.py"
-    (tmp_path / filename).write_text(
-        _localize(example.code, httpbin_server, proxy_url), encoding="utf-8"
-    )
+    (directory / filename).write_text(localize(example.code), encoding="utf-8")
     if filename.startswith("test_"):
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
         command += [*_plugin_args(), "-o", "trio_mode=true", filename]
     else:
         command = [sys.executable, filename]
     try:
-        result = subprocess.run(
+        return subprocess.run(
             command,
-            cwd=tmp_path,
-            env=_environment(httpbin_server),
+            cwd=directory,
+            env=env,
             capture_output=True,
             text=True,
             timeout=TIMEOUT,
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
+        return exc
+
+
+@pytest.fixture(scope="session")
+def example_runs(
+    request: pytest.FixtureRequest,
+    httpbin_server: HypercornServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[str, Future[Any]]]:
+    """Every selected example, started in a pool on first use: id -> its run's future."""
+    selected = [
+        item.callspec.params["example"]
+        for item in request.session.items
+        if isinstance(item, pytest.Function)
+        and item.path == Path(__file__)
+        and item.originalname == "test_example_runs"
+    ]
+    proxy_url = None
+    if any(_PROXY.search(example.code) for example in selected):
+        proxy_url = request.getfixturevalue("tinyproxy").url
+    env = _environment(httpbin_server)
+    localize = partial(_localize, httpbin=httpbin_server, proxy_url=proxy_url)
+    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="docs-example") as pool:
+        futures = {
+            example.id: pool.submit(
+                _run, example, tmp_path_factory.mktemp("example"), env, localize
+            )
+            for example in selected
+        }
+        try:
+            yield futures
+        finally:
+            for future in futures.values():
+                future.cancel()
+
+
+# -- the tests -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("example", RUN, ids=[example.id for example in RUN])
+def test_example_runs(example: Example, example_runs: dict[str, Future[Any]]) -> None:
+    result = example_runs[example.id].result()
+    if isinstance(result, subprocess.TimeoutExpired):
         pytest.fail(
-            f"{example.id} still running after {TIMEOUT:.0f} s:\n{exc.stdout}\n{exc.stderr}"
+            f"{example.id} still running after {TIMEOUT:.0f} s:\n{result.stdout!r}\n"
+            f"{result.stderr!r}",
+            pytrace=False,
         )
     print(result.stdout)  # shown by `pytest -rP`, to compare with the page by eye
     if example.expect_failure is not None:
