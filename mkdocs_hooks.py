@@ -12,6 +12,11 @@ Two HTML-comment directives, each alone on a line of a docs page, are replaced a
   sections of the file, each up to the next ``##`` heading, headings kept.
 
 A missing file or section fails the build (strict), so the page cannot silently go empty.
+
+Links out of docs/ (``[the suite](../conformance/README.md)``) work on GitHub but have no
+page on the site: the build turns each into its text followed by the repository path in
+code, e.g. "the suite (`conformance/README.md`)". A link to a file that does not exist is
+left alone, so the strict build still reports it.
 """
 
 from __future__ import annotations
@@ -60,8 +65,22 @@ def _include_sections(argument: str) -> str:
     return "\n".join(chosen)
 
 
+# Not right after a backtick: `[text](../x)` in code is an example of the syntax.
+_OUT_OF_DOCS = re.compile(r"(?<!`)\[([^\]]+)\]\((\.\./[^)\s#]+)(#[^)\s]*)?\)")
+
+
+def _unlink_out_of_docs(match: re.Match[str]) -> str:
+    text, target = match.group(1), match.group(2)
+    path = (ROOT / "docs" / target).resolve()
+    if not path.exists() or not path.is_relative_to(ROOT):
+        return match.group(0)
+    return f"{text} (`{path.relative_to(ROOT).as_posix()}`)"
+
+
 def on_page_markdown(markdown: str, **kwargs: Any) -> str:
-    """Replace the include directives of a page with the files' content."""
+    """Replace the include directives of a page with the files' content, and turn links
+    out of docs/ into repository paths."""
+    markdown = _OUT_OF_DOCS.sub(_unlink_out_of_docs, markdown)
 
     def replace(match: re.Match[str]) -> str:
         kind, argument = match.groups()
