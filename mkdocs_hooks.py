@@ -5,8 +5,9 @@ Two HTML-comment directives, each alone on a line of a docs page, are replaced a
 "(On the site, ...)" saying where the content lives, which the build drops):
 
 - ``<!-- include-newest: benchmarks/results/*.md -->``: the newest file matching the glob
-  (result files are named by UTC timestamp, so the newest sorts last; ``latest.md`` is
-  skipped because a run may leave it behind the timestamped files). Its title becomes a
+  among those named by UTC timestamp (``20261202T185009Z.md``: the newest sorts last;
+  ``latest.md`` is skipped because a run may leave it behind the timestamped files, and
+  other reports such as ``callgrind-*.md`` are not a run's tables). Its title becomes a
   sentence and its headings move one level down, to sit under the page's own section.
 - ``<!-- include-sections: benchmarks/README.md: Workloads; Method -->``: those ``##``
   sections of the file, each up to the next ``##`` heading, headings kept.
@@ -37,9 +38,13 @@ class IncludeError(Exception):
     """A directive names a file or section that does not exist."""
 
 
+# A full run's tables: <UTC timestamp>.md (not latest.md, nor a callgrind-*.md report).
+_RUN_NAME = re.compile(r"^\d{8}T\d{6}Z\.md$")
+
+
 def newest(pattern: str) -> Path:
     """The newest results file matching `pattern` (timestamped names sort in time order)."""
-    found = sorted(p for p in ROOT.glob(pattern) if p.name != "latest.md")
+    found = sorted(p for p in ROOT.glob(pattern) if _RUN_NAME.match(p.name))
     if not found:
         raise IncludeError(f"no file matches {pattern!r}")
     return found[-1]
