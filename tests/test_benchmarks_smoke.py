@@ -76,3 +76,35 @@ def test_callgrind_mode_counts_instructions(tmp_path: Path) -> None:
     assert re.search(r"^\| trioclient \| [\d,]+ \| [\d,]+ \| -?[\d,]+ \|$", proc.stdout, re.M)
     (report,) = tmp_path.glob("callgrind-W1-*.md")
     assert "instructions/request" in report.read_text()
+
+
+@pytest.mark.slow
+def test_crawl_benchmark_quick(tmp_path: Path) -> None:
+    # benchmarks/crawl.py: the crawler's pages/s (1 and 2 processes) and memory at N queued
+    # URLs, at tiny sizes. It starts its own redis-server.
+    if shutil.which("redis-server") is None and not shutil.which("redis-server", path="/usr/sbin"):
+        unavailable("redis-server is not installed", "redis-server")
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.crawl", "--quick", "--results-dir", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    (json_file,) = tmp_path.glob("crawl-*.json")
+    result = json.loads(json_file.read_text())
+    runs = result["crawl"]
+    assert set(runs) == {
+        "1 process, MemoryFrontier",
+        "1 process, RedisFrontier",
+        "2 processes, RedisFrontier",
+    }
+    # Every set-up crawled the same site completely: the same number of pages.
+    assert len({run["pages"] for run in runs.values()}) == 1
+    assert len(runs["2 processes, RedisFrontier"]["per_process"]) == 2
+    for name in ("MemoryFrontier", "RedisFrontier"):
+        assert result["memory"][name]["queued"] == result["sizes"]["queued"]
+    assert result["memory"]["RedisFrontier"]["server_bytes"] > 0
+    assert "| 2 processes, RedisFrontier |" in proc.stdout
