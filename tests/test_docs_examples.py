@@ -15,6 +15,8 @@ within a generous bound. Nothing reaches the internet, by these conventions:
   ``http://proxy.example:3128`` (with or without credentials); it is replaced by a
   tinyproxy on 127.0.0.1 (Debian's ``tinyproxy``: skipped locally when missing, failing in
   CI like the other peer tests).
+- **redis://127.0.0.1:6379 is a local redis-server** on another port (Debian's
+  ``redis-server``, the suite's ``redis_server`` fixture), for the crawler's Redis frontier.
 - **Other hosts never resolve.** Examples with any other host (``api.example.test``...)
   must answer from a ``MockTransport``/``ASGITransport`` or a server they start on
   127.0.0.1 themselves.
@@ -64,6 +66,7 @@ _FILENAME = re.compile(r"^# ([\w-]+\.py)\s*$")
 _HTTPBIN = re.compile(r"(https?)://([^/\s\"'@]+@)?httpbin\.org\b")
 _BARE_HTTPBIN = re.compile(r"\bhttpbin\.org\b")
 _PROXY = re.compile(r"http://([^/\s\"'@]+@)?proxy\.example:3128\b")
+_REDIS = re.compile(r"redis://127\.0\.0\.1:6379\b")
 _PYTHON_LIKE = {"py", "py3", "python3", "pycon", "pyi"}
 
 
@@ -134,7 +137,9 @@ def tinyproxy() -> Iterator[TinyproxyServer]:
         yield server
 
 
-def _localize(code: str, *, httpbin: HypercornServer, proxy_url: str | None) -> str:
+def _localize(
+    code: str, *, httpbin: HypercornServer, proxy_url: str | None, redis_port: int | None
+) -> str:
     def to_httpbin(match: re.Match[str]) -> str:
         scheme, userinfo = match.group(1), match.group(2) or ""
         origin = httpbin.https_url if scheme == "https" else httpbin.http_url
@@ -144,6 +149,8 @@ def _localize(code: str, *, httpbin: HypercornServer, proxy_url: str | None) -> 
     code = _BARE_HTTPBIN.sub("127.0.0.1", code)
     if proxy_url is not None:
         code = _PROXY.sub(lambda m: proxy_url.replace("://", f"://{m.group(1) or ''}", 1), code)
+    if redis_port is not None:
+        code = _REDIS.sub(f"redis://127.0.0.1:{redis_port}", code)
     return code
 
 
@@ -216,8 +223,13 @@ def example_runs(
     proxy_url = None
     if any(_PROXY.search(example.code) for example in selected):
         proxy_url = request.getfixturevalue("tinyproxy").url
+    redis_port = None
+    if any(_REDIS.search(example.code) for example in selected):
+        redis_port = request.getfixturevalue("redis_server").port
     env = _environment(httpbin_server)
-    localize = partial(_localize, httpbin=httpbin_server, proxy_url=proxy_url)
+    localize = partial(
+        _localize, httpbin=httpbin_server, proxy_url=proxy_url, redis_port=redis_port
+    )
     with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="docs-example") as pool:
         futures = {
             example.id: pool.submit(
