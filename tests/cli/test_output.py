@@ -207,6 +207,14 @@ def test_help_and_version(capsysbinary: pytest.CaptureFixture[bytes]) -> None:
     text = capsysbinary.readouterr().out.decode()
     assert text.startswith("usage: trioclient [options] [METHOD] URL [ITEM ...]")
     assert "exit codes:" in text
+    assert "trioclient demo" in text
+    for command in ("crawl", "demo"):
+        with pytest.raises(SystemExit) as info:
+            main([command, "--help"])
+        assert info.value.code == 0
+        text = capsysbinary.readouterr().out.decode()
+        assert text.startswith(f"usage: trioclient {command} [options]")
+        assert "--concurrency N" in text
     with pytest.raises(SystemExit):
         main(["--version"])
     assert re.fullmatch(r"trioclient \d+\.\d+\.\d+\S*\n", capsysbinary.readouterr().out.decode())

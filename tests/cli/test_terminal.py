@@ -17,6 +17,8 @@ import pexpect
 import pytest
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+# The crawl display's line: "crawling " (bold cyan), then the numbers.
+LIVE = r"crawling (\x1b\[[0-9;]*m)*"
 # Outer bound for anything to appear: generous, as CI machines are busy.
 PATIENCE = 60
 
@@ -144,3 +146,30 @@ def test_installed_command_names_itself(child_env: dict[str, str]) -> None:
     assert status == 0
     assert screen.startswith("usage: trioclient [options] [METHOD] URL [ITEM ...]")
     assert "python -m trioclient" in screen
+
+
+def test_demo_live_display_and_summary(child_env: dict[str, str]) -> None:
+    child = spawn(trioclient("demo", "--pages", "400"), child_env)
+    child.expect(r"Serving a demo site of 400 pages on http://127\.0\.0\.1:\d+/")
+    child.expect(LIVE + "http://127")  # the live line, drawn from the start
+    status, screen = finish(child)
+    assert status == 0
+    assert "Crawl summary: http://127.0.0.1:" in screen
+    pages = re.search(r"│ pages\s+│ ([\d,]+) \(([\d,]+) ok\)", screen)
+    assert pages is not None
+    assert int(pages[2].replace(",", "")) >= 400
+    assert re.search(r"│ statuses\s+│ 200: [\d,]+, 404: \d+, 500: \d+", screen)
+    assert re.search(r"│ errors\s+│ \d+ \(.*RobotsDisallowed: \d+", screen)
+    assert "busiest hosts" in screen
+    assert "Traceback" not in screen
+
+
+def test_ctrl_c_during_a_crawl_prints_the_summary(child_env: dict[str, str]) -> None:
+    child = spawn(trioclient("demo", "--pages", "5000"), child_env)
+    child.expect(LIVE + r"http://127\.0\.0\.1:\d+/  pages [1-9]")  # under way
+    child.sendintr()
+    status, screen = finish(child)
+    assert status == 130
+    assert "(interrupted)" in screen
+    assert re.search(r"│ pages\s+│ [\d,]+ \(", screen)
+    assert "Traceback" not in screen

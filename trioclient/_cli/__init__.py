@@ -2,9 +2,10 @@
 
 - `trioclient [options] [METHOD] URL [ITEM ...]`: one request, httpie's items, curl's options
   (`_args.py` parses, `_request.py` runs, `_render.py` prints, `_progress.py` draws downloads).
+- `trioclient crawl URL ...` and `trioclient demo` (`_crawl.py`): the crawler with a live display.
 
 Only `trio` and the library are needed for a plain request; `rich` (the `cli` extra) adds
-colours and progress bars.
+colours and progress bars, and the crawl commands need the `cli` extra.
 
 Every way out goes through `main`: one `error: ...` line on stderr and an `ExitCode`, never a
 traceback for a network problem, a closed pipe or Ctrl-C.
@@ -32,6 +33,8 @@ if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
 __all__ = ["main"]
+
+SUBCOMMANDS = ("crawl", "demo")
 
 
 def _error(message: str) -> None:
@@ -104,6 +107,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `trioclient` script and of `python -m trioclient`; the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
+        if args and args[0] in SUBCOMMANDS:
+            from ._crawl import crawl_command
+
+            return crawl_command(args)
         return _request_command(args)
     except CLIError as exc:
         _error(str(exc))

@@ -41,6 +41,10 @@ _ITEMS_HELP = """request items (httpie's syntax):
   name=@path      field read from a text file; name:=@path: JSON read from a file
   Fields make a JSON object body (Content-Type: application/json) unless --form;
   a file makes it multipart/form-data.
+
+subcommands:
+  trioclient crawl URL [--depth N] [--out DIR] ...  crawl a site (trioclient crawl --help)
+  trioclient demo                                   serve a demo site on 127.0.0.1, crawl it
 """
 
 
