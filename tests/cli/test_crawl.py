@@ -7,6 +7,8 @@ from __future__ import annotations
 import io
 import json
 import re
+import socket
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +16,7 @@ from pathlib import Path
 import pytest
 from cli_types import RunCLI
 from servers.hypercorn_server import HypercornServer
+from servers.redis_peer import RedisServer
 
 from trioclient._cli import _crawl
 from trioclient._cli._exit import ExitCode
@@ -190,3 +193,47 @@ def test_live_display(with_rich: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     with _crawl._Display(_stats(), "x", off) as display:
         display.draw()
     assert off.getvalue() == ""
+
+
+def test_two_processes_share_a_crawl_through_redis(
+    redis_server: RedisServer, tmp_path: Path, child_env: dict[str, str]
+) -> None:
+    """`--redis` and `--name`: two `trioclient crawl` processes split one crawl, each URL
+    fetched by one of them."""
+    site = DemoSite(150, slow_seconds=0.05)
+    with HypercornServer(app=site) as server:
+        url = server.http_url + "/"
+        argv = [sys.executable, "-m", "trioclient", "crawl", url, "--depth", "6", "--rate", "0"]
+        argv += ["--redis", redis_server.url, "--name", f"cli-{tmp_path.name}"]
+        processes = [
+            subprocess.Popen(
+                [*argv, "--out", str(tmp_path / name)],
+                env=child_env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            for name in ("a", "b")
+        ]
+        outputs = [process.communicate(timeout=120) for process in processes]
+    for process, (_, err) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, err
+        assert err == b""
+    urls = [r["url"] for name in ("a", "b") for r in read_lines(tmp_path / name / "results.jsonl")]
+    assert len(urls) == len(set(urls))  # each URL fetched once, by one process
+    assert len(urls) > 150  # the whole site (and its redirects, 404s...)
+    pages = ["/", *(path for path in site.hits if path.startswith("/page/"))]
+    assert len(pages) == 150  # page 0 is /
+    assert all(site.hits[path] == 1 for path in pages)
+    for name in ("a", "b"):
+        summary = json.loads((tmp_path / name / "summary.json").read_text())
+        assert summary["frontier"]["queued"] == 0
+
+
+def test_unreachable_redis(cli: RunCLI) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    code, _, err = cli("crawl", "http://127.0.0.1:1/", "--redis", f"redis://127.0.0.1:{port}/0")
+    assert code == ExitCode.REQUEST_FAILED
+    assert err.startswith("error: RedisFrontierError: ")
+    assert err.count("\n") == 1

@@ -512,6 +512,9 @@ def crawl_command(argv: list[str]) -> int:
         trio.run(main)
     except BaseException as exc:
         error = request_error(exc)
+        if error is None and type(exc).__name__ == "RedisFrontierError":
+            # Redis unreachable or refusing: the message names the server, not its password.
+            error = CLIError(f"RedisFrontierError: {exc}", ExitCode.REQUEST_FAILED)
         if error is None:
             raise
         raise error from None
