@@ -4,12 +4,14 @@ render with and without rich. The pseudo-terminal runs are in test_terminal.py."
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import re
 import socket
 import subprocess
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -233,7 +235,18 @@ def test_unreachable_redis(cli: RunCLI) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    code, _, err = cli("crawl", "http://127.0.0.1:1/", "--redis", f"redis://127.0.0.1:{port}/0")
+    try:
+        code, _, err = cli(
+            "crawl", "http://127.0.0.1:1/", "--redis", f"redis://u:pw@127.0.0.1:{port}/0"
+        )
+    finally:
+        # coredis 6.9 leaves a connection that never connected unclosed (its anyio streams
+        # warn when collected): collect it here, not in some later test. The same known case
+        # as tests/crawl/test_redis_frontier.py's collecting_coredis_leftovers.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            gc.collect()
     assert code == ExitCode.REQUEST_FAILED
+    assert "pw" not in err
     assert err.startswith("error: RedisFrontierError: ")
     assert err.count("\n") == 1

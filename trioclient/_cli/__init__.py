@@ -27,10 +27,7 @@ from .._exceptions import (
     TimeoutException,
     TooManyRedirects,
 )
-from ._exit import CLIError, ExitCode
-
-if sys.version_info < (3, 11):  # pragma: no cover
-    from exceptiongroup import BaseExceptionGroup
+from ._exit import CLIError, ExitCode, leaves
 
 __all__ = ["main"]
 
@@ -39,12 +36,6 @@ SUBCOMMANDS = ("crawl", "demo")
 
 def _error(message: str) -> None:
     print(f"error: {message}", file=sys.stderr, flush=True)
-
-
-def _leaves(exc: BaseException) -> list[BaseException]:
-    if isinstance(exc, BaseExceptionGroup):
-        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
-    return [exc]
 
 
 def request_error(exc: BaseException) -> CLIError | None:
@@ -116,10 +107,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(str(exc))
         return int(exc.code)
     except BaseException as exc:
-        leaves = _leaves(exc)
-        if any(isinstance(leaf, KeyboardInterrupt) for leaf in leaves):
+        errors = leaves(exc)
+        if any(isinstance(leaf, KeyboardInterrupt) for leaf in errors):
             return int(ExitCode.INTERRUPTED)
-        if leaves and all(isinstance(leaf, BrokenPipeError) for leaf in leaves):
+        if errors and all(isinstance(leaf, BrokenPipeError) for leaf in errors):
             _silence_stdout()
             return int(ExitCode.CLOSED_PIPE)
         raise

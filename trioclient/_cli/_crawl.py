@@ -19,8 +19,9 @@ import logging
 import math
 import os
 import re
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from functools import partial
 from typing import TYPE_CHECKING, Any, TextIO
@@ -30,7 +31,7 @@ import trio
 from .._client import Client
 from .._config import Limits
 from ._args import _non_negative_int, _Parser, _positive_float
-from ._exit import EXIT_CODES_HELP, CLIError, ExitCode, UsageError
+from ._exit import EXIT_CODES_HELP, CLIError, ExitCode, UsageError, leaves
 from ._progress import format_size
 from ._render import load_rich
 
@@ -342,6 +343,7 @@ async def _run_crawl(
     *,
     title: str,
     label: str,
+    interrupt: _Interrupt,
     allowed_domains: list[str] | None = None,
 ) -> None:
     crawl = _load_crawl()
@@ -405,7 +407,7 @@ async def _run_crawl(
                     await crawler.run()
                     nursery.cancel_scope.cancel()
         except BaseException as exc:
-            interrupted = _is_interrupt(exc)
+            interrupted = interrupt.requested or _is_interrupt(exc)
             if not interrupted:
                 raise
             # Ctrl-C: the summary of what was crawled, then exit 130 (the caller's).
@@ -420,9 +422,32 @@ async def _run_crawl(
 
 
 def _is_interrupt(exc: BaseException) -> bool:
-    from . import _leaves
+    return any(isinstance(leaf, KeyboardInterrupt) for leaf in leaves(exc))
 
-    return any(isinstance(leaf, KeyboardInterrupt) for leaf in _leaves(exc))
+
+class _Interrupt:
+    """Ctrl-C as a clean stop. The first SIGINT cancels the work (so the crawl unwinds with
+    `trio.Cancelled`, sinks closed, and prints the summary of what it fetched; exit 130),
+    instead of a KeyboardInterrupt landing in whichever task was running (the demo's server,
+    say). A second Ctrl-C during that cleanup is an ordinary KeyboardInterrupt."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    async def run(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Run `work` until it returns or Ctrl-C cancels it."""
+        with trio.CancelScope() as scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._watch, scope)
+                await work()
+                nursery.cancel_scope.cancel()
+
+    async def _watch(self, scope: trio.CancelScope) -> None:
+        with trio.open_signal_receiver(signal.SIGINT) as signals:
+            async for _ in signals:
+                self.requested = True
+                scope.cancel()
+                return
 
 
 def _write_summary(path: str, stats: CrawlStats) -> None:
@@ -442,7 +467,7 @@ def _seed_host(seeds: list[str]) -> str:
     return URL(seeds[0]).host
 
 
-async def _run_demo(args: argparse.Namespace) -> None:
+async def _run_demo(args: argparse.Namespace, *, interrupt: _Interrupt) -> None:
     _load_crawl()
     try:
         from hypercorn.config import Config
@@ -475,7 +500,9 @@ async def _run_demo(args: argparse.Namespace) -> None:
             flush=True,
         )
         try:
-            await _run_crawl(args, [root], title=f"Crawl summary: {root}", label=root)
+            await _run_crawl(
+                args, [root], title=f"Crawl summary: {root}", label=root, interrupt=interrupt
+            )
         finally:
             shutdown.set()
 
@@ -484,9 +511,10 @@ def crawl_command(argv: list[str]) -> int:
     """`trioclient crawl ...` or `trioclient demo ...` (argv starts with the subcommand)."""
     from . import request_error
 
+    interrupt = _Interrupt()
     if argv[0] == "demo":
         args = build_demo_parser().parse_args(argv[1:])
-        main = partial(_run_demo, args)
+        main = partial(_run_demo, args, interrupt=interrupt)
     else:
         args = build_crawl_parser().parse_args(argv[1:])
         if not args.seeds and not (args.redis and args.domain):
@@ -505,17 +533,23 @@ def crawl_command(argv: list[str]) -> int:
             title="Crawl summary",
             label=", ".join(args.seeds) or args.name or "",
             allowed_domains=args.domain,
+            interrupt=interrupt,
         )
     if args.warc and not args.out:
         raise UsageError("--warc needs --out DIR")
     try:
-        trio.run(main)
+        trio.run(interrupt.run, main)
     except BaseException as exc:
-        error = request_error(exc)
-        if error is None and type(exc).__name__ == "RedisFrontierError":
+        # One failure inside the nurseries comes out as itself (a group of one otherwise).
+        errors = [leaf for leaf in leaves(exc) if not isinstance(leaf, trio.Cancelled)]
+        leaf = errors[0] if len(errors) == 1 else exc
+        if isinstance(leaf, CLIError):
+            raise leaf from None
+        error = request_error(leaf)
+        if error is None and type(leaf).__name__ == "RedisFrontierError":
             # Redis unreachable or refusing: the message names the server, not its password.
-            error = CLIError(f"RedisFrontierError: {exc}", ExitCode.REQUEST_FAILED)
+            error = CLIError(f"RedisFrontierError: {leaf}", ExitCode.REQUEST_FAILED)
         if error is None:
             raise
         raise error from None
-    return int(ExitCode.OK)
+    return int(ExitCode.INTERRUPTED if interrupt.requested else ExitCode.OK)

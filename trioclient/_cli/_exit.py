@@ -8,8 +8,12 @@ repeated in docs/cli.md and in `trioclient --help`.
 from __future__ import annotations
 
 import enum
+import sys
 
-__all__ = ["EXIT_CODES_HELP", "CLIError", "ExitCode", "UsageError"]
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
+
+__all__ = ["EXIT_CODES_HELP", "CLIError", "ExitCode", "UsageError", "leaves"]
 
 
 class ExitCode(enum.IntEnum):
@@ -61,3 +65,10 @@ class UsageError(CLIError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, ExitCode.USAGE)
+
+
+def leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside (nested) exception groups, or `exc` itself."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in leaves(inner)]
+    return [exc]
