@@ -379,11 +379,11 @@ async def _run_crawl(
                 stack.push_async_callback(sink.aclose)
         frontier = None
         if getattr(args, "redis", None):
-            frontier_class = getattr(crawl, "RedisFrontier", None)
-            if frontier_class is None:
-                raise CLIError("--redis: this trioclient has no RedisFrontier", ExitCode.USAGE)
-            name = args.name or _seed_host(seeds)
-            frontier = await stack.enter_async_context(frontier_class(args.redis, crawl=name))
+            try:
+                shared = crawl.RedisFrontier(args.redis, crawl=args.name or _seed_host(seeds))
+            except ImportError as exc:  # coredis: the redis extra
+                raise CLIError(f"--redis: {exc}", ExitCode.REQUEST_FAILED) from None
+            frontier = await stack.enter_async_context(shared)
         client = await stack.enter_async_context(Client(**client_kwargs))
         crawler = crawl.Crawler(
             client,
