@@ -21,7 +21,7 @@ they cannot flake on a loaded machine.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
@@ -68,18 +68,56 @@ async def memory_frontier_under_test(
         await frontier.aclose()
 
 
+class LongerLeases:
+    """A frontier whose every lease lasts `scale` times what the test asks.
+
+    For an implementation timed on the wall clock: `test_contract_renew_keeps_lease` takes
+    a SHORT lease and renews it at once, so the lease must outlast whatever stall a loaded
+    machine puts between two awaits; ``advance`` is scaled alike, so the tests mean the same.
+    """
+
+    def __init__(self, frontier: Frontier, scale: float) -> None:
+        self.frontier = frontier
+        self.scale = scale
+
+    async def advance(self, seconds: float) -> None:
+        await trio.sleep(seconds * self.scale)
+
+    async def add(self, items: Sequence[CrawlItem]) -> int:
+        return await self.frontier.add(items)
+
+    async def take(self, n: int, *, lease_seconds: float) -> list[Lease]:
+        return await self.frontier.take(n, lease_seconds=lease_seconds * self.scale)
+
+    async def renew(self, lease: Lease, *, lease_seconds: float) -> bool:
+        return await self.frontier.renew(lease, lease_seconds=lease_seconds * self.scale)
+
+    async def done(self, lease: Lease) -> bool:
+        return await self.frontier.done(lease)
+
+    async def release(self, lease: Lease) -> None:
+        await self.frontier.release(lease)
+
+    async def counts(self) -> FrontierCounts:
+        return await self.frontier.counts()
+
+    async def aclose(self) -> None:
+        await self.frontier.aclose()
+
+
 @asynccontextmanager
 async def redis_frontier_under_test(
     request: pytest.FixtureRequest,
 ) -> AsyncIterator[FrontierUnderTest]:
     # A crawl of its own on the session's redis-server (tests/conftest.py); leases run on
-    # Redis's clock, so lease time passes by waiting.
+    # Redis's clock, so lease time passes by waiting, and SHORT is 4 s there (LongerLeases).
     from trioclient.crawl import RedisFrontier
 
     server = request.getfixturevalue("redis_server")
     async with RedisFrontier(server.url, crawl=f"contract-{uuid.uuid4().hex}") as frontier:
         try:
-            yield FrontierUnderTest(frontier, trio.sleep)
+            longer = LongerLeases(frontier, scale=4.0)
+            yield FrontierUnderTest(longer, longer.advance)
         finally:
             if not frontier.closed:
                 await frontier.clear()
