@@ -35,6 +35,7 @@ from __future__ import annotations
 import os
 import socket
 import ssl
+import sys
 from collections.abc import Callable, Generator, Iterator
 from functools import partial, wraps
 from pathlib import Path
@@ -48,7 +49,20 @@ from servers.hypercorn_server import HypercornServer, wsgi_as_asgi
 from servers.peers import NghttpdServer, NginxServer, unavailable
 from servers.redis_peer import REDIS_APT_PACKAGES, RedisServer
 
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup
+
 pytest_plugins = ["pytester", "trioclient._pytest_plugin"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--harness-summary",
+        action="store_true",
+        help="list every cancellation-harness sweep (scenario, fault, runs, outcomes) at the "
+        "end instead of one line counting them",
+    )
+
 
 # --- Hypothesis profiles -----------------------------------------------------------------------
 
@@ -59,6 +73,8 @@ _PROFILE_COMMON: dict[str, Any] = {
 settings.register_profile("default", max_examples=100, **_PROFILE_COMMON)
 settings.register_profile("ci", max_examples=100, **_PROFILE_COMMON)
 settings.register_profile("long", max_examples=2000, **_PROFILE_COMMON)
+# .ci/run's runs on the other Python versions look for incompatibilities, not rare inputs.
+settings.register_profile("quick", max_examples=10, **_PROFILE_COMMON)
 settings.load_profile(os.environ.get("TRIOCLIENT_HYPOTHESIS_PROFILE", "default"))
 
 
@@ -134,7 +150,25 @@ def _run_with_checker(
         trio.socket.set_custom_socket_factory(checker)
         return await afn(*args)
 
-    return run(main, **kw)
+    try:
+        return run(main, **kw)
+    except BaseExceptionGroup as group:
+        # pytest.skip() or pytest.xfail() inside a nursery (a fixture's, say) arrives in a
+        # group, and pytest-trio re-raises a lone one as a bare pytest.skip() or xfail(),
+        # dropping its reason; raising the leaf ourselves keeps it for -ra's summary.
+        leaf = _single_leaf(group)
+        if isinstance(leaf, (pytest.skip.Exception, pytest.xfail.Exception)):
+            raise leaf from None
+        raise
+
+
+def _single_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    while len(group.exceptions) == 1:
+        inner = group.exceptions[0]
+        if not isinstance(inner, BaseExceptionGroup):
+            return inner
+        group = inner
+    return None
 
 
 def _install_in_hypothesis_body(item: pytest.Item) -> Callable[[], None]:

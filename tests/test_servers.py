@@ -577,6 +577,41 @@ def test_socket_leak_checker(pytester: pytest.Pytester) -> None:
     assert "AF_INET/SOCK_STREAM" in output
 
 
+_SKIP_IN_NURSERY = """
+import pytest
+import trio
+
+@pytest.fixture
+async def nursery_fixture():
+    async with trio.open_nursery() as nursery:
+        yield nursery
+
+async def test_skips_in_a_nursery(nursery_fixture):
+    async def skip():
+        pytest.skip("the reason, kept")
+    nursery_fixture.start_soon(skip)
+    await trio.sleep_forever()
+
+async def test_xfails_in_a_nursery(nursery_fixture):
+    async def xfail():
+        pytest.xfail("the xfail reason, kept")
+    nursery_fixture.start_soon(xfail)
+    await trio.sleep_forever()
+"""
+
+
+def test_a_skip_inside_a_nursery_keeps_its_reason(pytester: pytest.Pytester) -> None:
+    # pytest-trio alone reports these as "Skipped" at a line of pytest's own python.py.
+    pytester.makeini("[pytest]\ntrio_mode = true\n")
+    pytester.makeconftest(Path(__file__).with_name("conftest.py").read_text())
+    pytester.makepyfile(test_skips=_SKIP_IN_NURSERY)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:trioclient", "-ra")
+    result.assert_outcomes(skipped=1, xfailed=1)
+    output = result.stdout.str()
+    assert "test_skips.py:11: the reason, kept" in output
+    assert "the xfail reason, kept" in output
+
+
 def test_hypercorn_server_start_stop_standalone(tmp_path: Path) -> None:
     from servers.hypercorn_server import HypercornServer
 
