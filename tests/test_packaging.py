@@ -149,3 +149,10 @@ def test_the_changelog_has_an_unreleased_section() -> None:
     changelog = (REPO / "CHANGELOG.md").read_text()
     assert changelog.startswith("# Changelog\n")
     assert "\n## [Unreleased]\n" in changelog
+
+
+def test_the_readme_documents_every_extra(metadata: Message) -> None:
+    # README's "Installing" table: one row per extra, saying what it installs and brings.
+    readme = (REPO / "README.md").read_text()
+    rows = set(re.findall(r"^\| `([a-z0-9-]+)` \|", readme, flags=re.MULTILINE))
+    assert rows == set(metadata.get_all("Provides-Extra") or [])
