@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime
 import random
+import sys
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -285,8 +286,10 @@ def _give_up(
         note = f"trioclient: gave up after {count} attempt{'s' if count > 1 else ''}"
         if reason:
             note += f": {reason}"
-        if hasattr(error, "add_note"):  # Python 3.11+
+        if sys.version_info >= (3, 11):
             error.add_note(note)
+        else:  # PEP 678's attribute, which exceptiongroup's traceback printing shows
+            error.__notes__ = [*getattr(error, "__notes__", ()), note]  # type: ignore[attr-defined]
 
 
 async def _read_if_small(response: Response) -> None:

@@ -5,7 +5,9 @@ NetRCAuth with a temporary netrc file; the generator flow's `requires_request_bo
 from __future__ import annotations
 
 import io
+import netrc
 import os
+import sys
 from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 
@@ -211,10 +213,7 @@ async def test_requires_request_body_with_digest_and_a_stream(digest_url: str) -
 @pytest.fixture
 def netrc_file(tmp_path: Path) -> Path:
     path = tmp_path / "netrc"
-    path.write_text(
-        "machine 127.0.0.1\n  login netuser\n  password netpass\n"
-        "machine nopassword.example\n  login someone\n"
-    )
+    path.write_text("machine 127.0.0.1\n  login netuser\n  password netpass\n")
     path.chmod(0o600)
     return path
 
@@ -232,11 +231,27 @@ def test_netrc_auth_host_lookup(netrc_file: Path) -> None:
     auth = trioclient.NetRCAuth(str(netrc_file))
     for url, expected in [
         ("http://127.0.0.1:8000/", "Basic bmV0dXNlcjpuZXRwYXNz"),
-        ("http://nopassword.example/", None),  # a login without a password: nothing sent
         ("http://unknown.example/", None),
     ]:
         request = next(auth.auth_flow(trioclient.Request("GET", url)))
         assert request.headers.get("authorization") == expected
+
+
+def test_netrc_entry_without_a_password(tmp_path: Path) -> None:
+    path = tmp_path / "netrc"
+    path.write_text(
+        "machine 127.0.0.1\n  login netuser\n  password netpass\n"
+        "machine nopassword.example\n  login someone\n"
+    )
+    path.chmod(0o600)
+    if sys.version_info < (3, 11):
+        # Python 3.10's netrc calls such an entry malformed (3.11 accepts it).
+        with pytest.raises(netrc.NetrcParseError, match=r"nopassword\.example"):
+            trioclient.NetRCAuth(path)
+        return
+    auth = trioclient.NetRCAuth(path)
+    request = next(auth.auth_flow(trioclient.Request("GET", "http://nopassword.example/")))
+    assert "authorization" not in request.headers  # a login without a password: nothing sent
 
 
 def test_netrc_auth_defaults_to_the_home_netrc(
@@ -255,8 +270,6 @@ def test_netrc_auth_errors(tmp_path: Path) -> None:
         trioclient.NetRCAuth(tmp_path / "missing")
     bad = tmp_path / "bad"
     bad.write_text("machine\n")
-    import netrc
-
     with pytest.raises(netrc.NetrcParseError):
         trioclient.NetRCAuth(bad)
     with pytest.raises(TypeError, match="file"):
