@@ -81,7 +81,8 @@ def test_download_progress_bar(http_url: str, child_env: dict[str, str], tmp_pat
 
 
 def test_ctrl_c_exits_130_without_traceback(http_url: str, child_env: dict[str, str]) -> None:
-    child = spawn(trioclient("-v", f"{http_url}/hold"), child_env)
+    # --timeout 600: on a loaded machine nothing but the Ctrl-C may end this request.
+    child = spawn(trioclient("-v", "--timeout", "600", f"{http_url}/hold"), child_env)
     # The request head (its last header) is on the screen: the request is on its way, and
     # the server never answers.
     child.expect("User-Agent")
