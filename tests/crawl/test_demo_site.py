@@ -84,3 +84,12 @@ async def test_in_process_without_truncation() -> None:
     async with trioclient.AsyncClient(transport=trioclient.ASGITransport(app=site)) as client:
         page = await client.get("http://demo.test/page/11")
     assert page.content == site.render_page(11, "demo.test")
+
+
+@pytest.mark.xfail(reason="a superscript digit reached int()", strict=True)
+async def test_a_non_ascii_digit_page_number_is_not_found() -> None:
+    # str.isdigit() accepts "\u00b2" (superscript two); int() does not.
+    site = DemoSite(200, truncate=False)
+    async with trioclient.AsyncClient(transport=trioclient.ASGITransport(app=site)) as client:
+        response = await client.get("http://demo.test/page/%C2%B2")
+    assert response.status_code == 404
