@@ -86,7 +86,6 @@ async def test_in_process_without_truncation() -> None:
     assert page.content == site.render_page(11, "demo.test")
 
 
-@pytest.mark.xfail(reason="a superscript digit reached int()", strict=True)
 async def test_a_non_ascii_digit_page_number_is_not_found() -> None:
     # str.isdigit() accepts "\u00b2" (superscript two); int() does not.
     site = DemoSite(200, truncate=False)

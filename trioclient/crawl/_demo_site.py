@@ -167,6 +167,7 @@ class DemoSite:
         head, _, rest = path[1:].partition("/")
         known = path in ("/", "/robots.txt", "/about.txt") or (
             head in ("page", "r", "moved", "missing", "private", "nofollow", "data")
+            and rest.isascii()
             and rest.removesuffix(".json").isdigit()
         )
         self.hits[path if known else "<other>"] += 1
@@ -194,7 +195,7 @@ class DemoSite:
 
     async def _respond(self, path: str, host: str, send: Send) -> None:
         head, _, rest = path[1:].partition("/")
-        number = int(rest) if rest.isdigit() and len(rest) < 10 else -1
+        number = int(rest) if rest.isascii() and rest.isdigit() and len(rest) < 10 else -1
         if path == "/":
             head, number = "page", 0
         if path == "/robots.txt":
