@@ -334,6 +334,44 @@ async def test_aiter_lines_splits_lines(http_url: str) -> None:
     assert [line async for line in manual.aiter_lines()] == ["one", "two", "", "three", "four"]
 
 
+@pytest.mark.xfail(strict=True, reason="aiter_lines has no bound on a line's length")
+async def test_aiter_lines_bounds_an_endless_line() -> None:
+    """A server that never sends a line break cannot make `aiter_lines` hold its whole body."""
+    sent = 0
+
+    async def handler(stream: BufferedStream) -> None:
+        nonlocal sent
+        await read_request(stream)
+        await stream.send_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        chunk = b"%x\r\n%s\r\n" % (64 * 1024, b"x" * 64 * 1024)
+        while True:  # endless: only the client's bound can end this
+            await stream.send_all(chunk)
+            sent += 64 * 1024
+
+    async with trio.open_nursery() as nursery:
+        url = await serve_raw(nursery, handler)
+        async with trioclient.Client() as client, client.stream("GET", url) as response:
+            with pytest.raises(trioclient.ResponseTooLarge, match="max_line_size=1048576") as info:
+                async for _line in response.aiter_lines(max_line_size=1024 * 1024):
+                    pytest.fail("no line break was sent")  # pragma: no cover
+            assert response.is_closed
+        nursery.cancel_scope.cancel()
+    assert info.value.limit == 1024 * 1024
+    assert info.value.size > 1024 * 1024
+    assert not info.value.declared
+    assert "127.0.0.1" in str(info.value)
+
+
+@pytest.mark.xfail(strict=True, reason="aiter_lines has no bound on a line's length")
+async def test_aiter_lines_default_bound_and_none() -> None:
+    body = b"y" * (3 * 1024 * 1024) + b"\nend"
+    response = trioclient.Response(200, content=body)
+    lines = [line async for line in response.aiter_lines()]  # under the 16 MiB default
+    assert [len(line) for line in lines] == [3 * 1024 * 1024, 3]
+    response = trioclient.Response(200, content=body)
+    assert len([line async for line in response.aiter_lines(max_line_size=None)]) == 2
+
+
 async def test_iterating_a_read_response_replays_the_content(http_url: str) -> None:
     async with trioclient.Client() as client:
         response = await client.get(f"{http_url}/bytes/2500")
