@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from ._config import check_count
 from ._cookies import Cookies
 from ._exceptions import (
     HTTPStatusError,
@@ -40,7 +41,11 @@ if TYPE_CHECKING:
     from ._retry import RetryAttempt
     from ._urls import URL
 
-__all__ = ["RawStream", "Response"]
+__all__ = ["MAX_LINE_SIZE", "RawStream", "Response"]
+
+# aiter_lines' default bound on one line (characters): far above any line a person or a
+# JSON-lines producer writes, far below what an endless line would grow to.
+MAX_LINE_SIZE = 16 * 1024 * 1024
 
 
 class Response:
@@ -403,9 +408,35 @@ class Response:
         """Iterate the body as text, decoded incrementally with `encoding`."""
         return _text_iterator(self.aiter_bytes(), TextDecoder(self.encoding), chunk_size)
 
-    def aiter_lines(self) -> AsyncIterator[str]:
-        """Iterate the body as lines of text, without their line endings."""
-        return _line_iterator(self.aiter_text())
+    def aiter_lines(self, *, max_line_size: int | None = MAX_LINE_SIZE) -> AsyncIterator[str]:
+        """Iterate the body as lines of text, without their line endings.
+
+        A line longer than `max_line_size` characters (default 16 MiB; None: no bound)
+        closes the response and raises `ResponseTooLarge`.
+        """
+        if max_line_size is not None:
+            check_count("max_line_size", max_line_size)
+        return _line_iterator(
+            self.aiter_text(),
+            max_line_size,
+            lambda size: self._line_too_long(max_line_size or 0, size),
+        )
+
+    def _line_too_long(self, limit: int, size: int) -> ResponseTooLarge:
+        """Close this response and describe why: one line passed `limit` characters."""
+        self._close()
+        request = self._request
+        where = f" from {request.url.netloc.decode('ascii', 'replace')}" if request else ""
+        return ResponseTooLarge(
+            f"A line of the response{where} is longer than max_line_size={limit} characters"
+            f" ({size} without a line break so far); pass aiter_lines(max_line_size=...) a"
+            " larger bound, or None for none.",
+            request=request,
+            response=self,
+            limit=limit,
+            size=size,
+            declared=False,
+        )
 
     async def aclose(self) -> None:
         """Close the response and give its connection back (a checkpoint)."""

@@ -353,6 +353,8 @@ def _text_iterator(
     )
 
 
-def _line_iterator(source: AsyncIterator[str]) -> _DecodingIterator[str, str]:
-    lines = LineDecoder()
+def _line_iterator(
+    source: AsyncIterator[str], max_length: int | None, too_long: Callable[[int], Exception]
+) -> _DecodingIterator[str, str]:
+    lines = LineDecoder(max_length, too_long)
     return _DecodingIterator(source, lines.decode, lines.flush)

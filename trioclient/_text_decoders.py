@@ -4,13 +4,16 @@ Each is a small synchronous object fed chunk by chunk. `TextDecoder` wraps a cod
 incremental decoder (a multi-byte character split across chunks is kept until complete);
 `LineDecoder` splits on \\n, \\r\\n and \\r only (not on the other Unicode line boundaries
 that `str.splitlines` knows), and remembers a \\r at the end of one chunk so that a \\n
-starting the next is not taken for an empty line. `ByteChunker` and `TextChunker` re-cut
+starting the next is not taken for an empty line; it also bounds a line's length, because
+a server that never sends a line break would otherwise have the whole body held as one
+unfinished line. `ByteChunker` and `TextChunker` re-cut
 a stream into pieces of exactly `chunk_size`.
 """
 
 from __future__ import annotations
 
 import codecs
+from collections.abc import Callable
 
 __all__ = ["ByteChunker", "LineDecoder", "TextChunker", "TextDecoder"]
 
@@ -33,13 +36,24 @@ class TextDecoder:
 
 
 class LineDecoder:
-    """Splits text into lines across chunk boundaries; lines come without their endings."""
+    """Splits text into lines across chunk boundaries; lines come without their endings.
 
-    __slots__ = ("_parts", "_trailing_cr")
+    A line longer than `max_length` characters (None: no bound) raises what `too_long(size)`
+    returns, `size` being the characters of it seen so far.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_max_length", "_parts", "_pending", "_too_long", "_trailing_cr")
+
+    def __init__(
+        self,
+        max_length: int | None = None,
+        too_long: Callable[[int], Exception] = lambda size: ValueError(f"a {size}-long line"),
+    ) -> None:
         self._parts: list[str] = []  # The unfinished last line, in pieces.
+        self._pending = 0  # ... and its length
         self._trailing_cr = False
+        self._max_length = max_length
+        self._too_long = too_long
 
     def decode(self, text: str) -> list[str]:
         """Return the lines completed by this chunk."""
@@ -53,15 +67,27 @@ class LineDecoder:
             # A \r ending the chunk ends a line now; a \n opening the next chunk is its pair.
             self._trailing_cr = text.endswith("\r")
             text = text.replace("\r\n", "\n").replace("\r", "\n")
+        limit = self._max_length
         if "\n" not in text:
             self._parts.append(text)
+            self._pending += len(text)
+            if limit is not None and self._pending > limit:
+                raise self._too_long(self._pending)
             return []
         lines = text.split("\n")
+        # Nothing to check when the pending piece and this chunk together fit the bound.
+        check = limit is not None and self._pending + len(text) > limit
         if self._parts:
             self._parts.append(lines[0])
             lines[0] = "".join(self._parts)
         last = lines.pop()
         self._parts = [last] if last else []
+        self._pending = len(last)
+        if check:
+            assert limit is not None
+            for line in (*lines, last):
+                if len(line) > limit:
+                    raise self._too_long(len(line))
         return lines
 
     def flush(self) -> list[str]:
@@ -71,6 +97,7 @@ class LineDecoder:
             return []
         line = "".join(self._parts)
         self._parts = []
+        self._pending = 0
         return [line]
 
 

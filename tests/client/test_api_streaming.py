@@ -334,7 +334,6 @@ async def test_aiter_lines_splits_lines(http_url: str) -> None:
     assert [line async for line in manual.aiter_lines()] == ["one", "two", "", "three", "four"]
 
 
-@pytest.mark.xfail(strict=True, reason="aiter_lines has no bound on a line's length")
 async def test_aiter_lines_bounds_an_endless_line() -> None:
     """A server that never sends a line break cannot make `aiter_lines` hold its whole body."""
     sent = 0
@@ -362,7 +361,6 @@ async def test_aiter_lines_bounds_an_endless_line() -> None:
     assert "127.0.0.1" in str(info.value)
 
 
-@pytest.mark.xfail(strict=True, reason="aiter_lines has no bound on a line's length")
 async def test_aiter_lines_default_bound_and_none() -> None:
     body = b"y" * (3 * 1024 * 1024) + b"\nend"
     response = trioclient.Response(200, content=body)

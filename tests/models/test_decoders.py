@@ -281,6 +281,38 @@ def test_line_decoder_matches_a_one_shot_split(text: str, split: list[int]) -> N
     assert lines == _reference_lines(text)
 
 
+class _TooLong(Exception):
+    pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    line_text,
+    st.lists(st.integers(min_value=0, max_value=100), max_size=10),
+    st.integers(min_value=0, max_value=20),
+)
+def test_line_decoder_bound_fails_exactly_when_a_line_is_too_long(
+    text: str, split: list[int], limit: int
+) -> None:
+    """Same lines as without a bound while every line fits; the error as soon as one cannot."""
+    points = sorted({c % (len(text) + 1) for c in split})
+    bounds = [0, *points, len(text)]
+    decoder = LineDecoder(limit, lambda size: _TooLong(size))
+    lines: list[str] = []
+    try:
+        for a, b in itertools.pairwise(bounds):
+            lines.extend(decoder.decode(text[a:b]))
+        lines.extend(decoder.flush())
+    except _TooLong as exc:
+        (size,) = exc.args
+        assert size > limit
+        assert any(len(line) > limit for line in _reference_lines(text))
+        assert all(len(line) <= limit for line in lines)
+    else:
+        assert lines == _reference_lines(text)
+        assert all(len(line) <= limit for line in lines)
+
+
 def test_line_decoder_cr_lf_split_across_chunks() -> None:
     decoder = LineDecoder()
     assert decoder.decode("one\r") == ["one"]
