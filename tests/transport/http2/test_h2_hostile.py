@@ -436,3 +436,60 @@ async def test_unacknowledged_reset_ping_retires_the_connection(
         second = factory.connections[1]
         assert [request.path for request in second.requests.values()] == ["/third"]
         assert_quiet(client)
+
+
+# -- a flood of control frames the server never reads the answers to ----------------------
+
+
+class PingFlood(h2_handlers.Stall):
+    """Stops reading, then sends PINGs, each of which h2 answers with a PING ACK queued for
+    a socket the server no longer drains: only the client's own bound stops that queue."""
+
+    sent = 0
+
+    async def on_headers(self, request: Request) -> None:
+        self.conn.pause_reading()
+        pings = PingFrame(0, opaque_data=b"flooding").serialize() * 4096  # 68 KiB
+        while True:
+            await self.conn.send_raw(pings)
+            type(self).sent += len(pings)
+
+
+@pytest.mark.xfail(strict=True, reason="h2's outbound queue grows with every PING answered")
+async def test_ping_flood_does_not_grow_the_outbound_queue_without_bound(
+    nursery: trio.Nursery,
+) -> None:
+    from trioclient._transport import _http2
+    from trioclient._transport._connect import socket_of
+
+    PingFlood.sent = 0
+    factory = HandlerFactory(PingFlood)
+    url = await serve_h2(nursery, factory)
+    largest = 0
+    async with (
+        trioclient.Client(**H2C, timeout=trioclient.Timeout(30)) as client,
+        trio.open_nursery() as inner,
+    ):
+        inner.start_soon(client.get, f"{url}/x")
+        while not (entries := list(client._transport._pool._books.entries())) or (
+            entries[0].http is None
+        ):
+            await trio.sleep(0.01)
+        conn = entries[0].http
+        assert isinstance(conn, _http2.HTTP2Connection)
+        sock = socket_of(conn._stream)
+        assert sock is not None
+        # A small send buffer (no autotuning), so the kernel cannot hide the queue.
+        sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_SNDBUF, 16 * 1024)
+        # Until the server has sent 12 MiB, or has been unable to send for a while
+        # (the client stopped reading: what the bound should make it do).
+        last, still = -1, 0
+        while PingFlood.sent < 12 * 1024 * 1024 and still < 40:
+            largest = max(largest, len(conn._h2._data_to_send))
+            still = still + 1 if PingFlood.sent == last else 0
+            last = PingFlood.sent
+            await trio.sleep(0.025)
+        inner.cancel_scope.cancel()
+    bound = _http2.OUTBOUND_LIMIT + _http2.READ_SIZE
+    assert largest <= bound, f"{largest} bytes queued for the socket"
+    assert PingFlood.sent < 12 * 1024 * 1024
