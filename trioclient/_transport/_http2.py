@@ -89,6 +89,11 @@ CONNECTION_WINDOW = 16 * 1024 * 1024
 MAX_STREAMS = 1000  # our own ceiling, whatever the server allows
 MAX_HEAD_SIZE = 100 * 1024
 MERGE_BELOW = 16 * 1024  # unread body pieces smaller than this take the next frame in
+# What h2 may hold for the socket before the reader stops reading and senders wait: h2
+# answers every PING and SETTINGS on its own, so a server that floods them and never reads
+# would otherwise grow that queue without end (and a server granting a huge window would
+# let an upload queue its whole body there).
+OUTBOUND_LIMIT = 1024 * 1024
 # How long a stream slot waits for the PING ACK that confirms our resets (see _count_reset)
 # before the connection is retired as one whose server may count them forever.
 RESET_ACK_PATIENCE = 10.0
@@ -174,6 +179,7 @@ class HTTP2Connection:
         self._streams: dict[int, H2Stream] = {}
         self._window = trio.lowlevel.ParkingLot()  # senders waiting for flow-control credit
         self._slots = trio.lowlevel.ParkingLot()  # senders waiting for a stream slot
+        self._drained = trio.lowlevel.ParkingLot()  # waiting for h2's queue to go out
         self._writer_wakeup: trio.Event | None = None
         # Write timeouts of the requests with a body, per stream id (see _write_bound).
         self._uploads: dict[int, float | None] = {}
@@ -388,6 +394,8 @@ class HTTP2Connection:
     ) -> None:
         view = memoryview(data)
         while view:
+            if self._queued() > OUTBOUND_LIMIT:
+                await self._wait_drained(stream, request, deadlines)
             window = await self._credit(stream, request, deadlines)
             size = min(window, self._h2.max_outbound_frame_size, len(view))
             self._h2.send_data(stream.id, view[:size].tobytes())
@@ -413,6 +421,25 @@ class HTTP2Connection:
         except BaseException:
             await close_abandoned(iterator)
             raise
+
+    def _queued(self) -> int:
+        """Bytes h2 holds for the writer (h2 has no public way to ask)."""
+        return len(self._h2._data_to_send)
+
+    async def _wait_drained(self, stream: H2Stream, request: Request, deadlines: Deadlines) -> None:
+        """Wait (bounded by the write timeout) until h2's queue is below OUTBOUND_LIMIT."""
+        while self._queued() > OUTBOUND_LIMIT:
+            self._check_usable(request, draining_ok=True)
+            if stream.error is not None:
+                raise fresh_error(stream.error, request)
+            deadline = deadlines.write()
+            with trio.move_on_at(deadline):
+                await self._drained.park()
+                continue
+            why = deadlines.why(deadline, deadlines.timeout.write)
+            raise WriteTimeout(
+                f"Timed out sending the request to {self.where} ({why})", request=request
+            )
 
     async def _credit(self, stream: H2Stream, request: Request, deadlines: Deadlines) -> int:
         """Flow-control credit for `stream`, waiting (bounded) for a WINDOW_UPDATE."""
@@ -465,6 +492,9 @@ class HTTP2Connection:
                 for event in events:
                     self._dispatch(event)
                 self._want_write()
+                # Backpressure on a server that sends faster than it reads our answers.
+                while self._queued() > OUTBOUND_LIMIT and self.error is None:
+                    await self._drained.park()
         except Exception as exc:  # pragma: no cover - a bug must not crash the client
             self._fail(RemoteProtocolError(f"Internal error on {self.where}: {exc!r}"))
 
@@ -633,6 +663,7 @@ class HTTP2Connection:
             stream.notify()
         self._window.unpark_all()
         self._slots.unpark_all()
+        self._drained.unpark_all()
         self._want_write()
         if notify:
             self._on_unusable()
@@ -666,6 +697,7 @@ class HTTP2Connection:
                 try:
                     if not await self._send(data):
                         return
+                    self._drained.unpark_all()
                 except IO_ERRORS as exc:
                     self.dropped = self.error is None and self.closed_reason is None
                     self._fail_from(exc, WriteError, f"writing to {self.where}")

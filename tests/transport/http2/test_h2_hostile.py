@@ -8,6 +8,7 @@ The raw servers are tests/servers/h2_*.py; nginx runs through tests/servers/peer
 from __future__ import annotations
 
 import struct
+from collections.abc import AsyncIterator
 
 import h2.events
 import pytest
@@ -455,7 +456,6 @@ class PingFlood(h2_handlers.Stall):
             type(self).sent += len(pings)
 
 
-@pytest.mark.xfail(strict=True, reason="h2's outbound queue grows with every PING answered")
 async def test_ping_flood_does_not_grow_the_outbound_queue_without_bound(
     nursery: trio.Nursery,
 ) -> None:
@@ -493,3 +493,44 @@ async def test_ping_flood_does_not_grow_the_outbound_queue_without_bound(
     bound = _http2.OUTBOUND_LIMIT + _http2.READ_SIZE
     assert largest <= bound, f"{largest} bytes queued for the socket"
     assert PingFlood.sent < 12 * 1024 * 1024
+
+
+class HugeWindowNoReading(h2_handlers.Stall):
+    """Grants a 1 GiB window to the connection and the stream, then reads nothing."""
+
+    async def on_headers(self, request: Request) -> None:
+        self.conn.pause_reading()
+        grow = 2**30 - 65535
+        await self.conn.send_raw(window_update(0, grow) + window_update(request.stream_id, grow))
+
+
+async def test_upload_into_a_huge_window_queues_a_bounded_amount(nursery: trio.Nursery) -> None:
+    """The server's window is no bound on what the client holds for the socket: an upload
+    waits for h2's queue to drain below OUTBOUND_LIMIT, and a server that never reads ends it
+    with the write timeout, not with the whole body queued."""
+    from trioclient._transport import _http2
+
+    factory = HandlerFactory(HugeWindowNoReading)
+    url = await serve_h2(nursery, factory)
+    produced = 0
+    largest = 0
+    client = trioclient.Client(**H2C, timeout=trioclient.Timeout(30, write=1))
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal produced, largest
+        for entry in client._transport._pool._books.entries():
+            if isinstance(entry.http, _http2.HTTP2Connection):
+                largest = max(largest, entry.http._queued())
+        chunk = b"u" * 65536
+        while produced < 64 * 1024 * 1024:
+            produced += len(chunk)
+            yield chunk
+            for entry in client._transport._pool._books.entries():
+                if isinstance(entry.http, _http2.HTTP2Connection):
+                    largest = max(largest, entry.http._queued())
+
+    async with client:
+        with pytest.raises(trioclient.WriteTimeout):
+            await client.post(f"{url}/upload", content=body())
+    assert largest <= _http2.OUTBOUND_LIMIT + 65536
+    assert produced < 32 * 1024 * 1024  # the kernel's buffers take some; never the body
