@@ -534,3 +534,60 @@ async def test_upload_into_a_huge_window_queues_a_bounded_amount(nursery: trio.N
             await client.post(f"{url}/upload", content=body())
     assert largest <= _http2.OUTBOUND_LIMIT + 65536
     assert produced < 32 * 1024 * 1024  # the kernel's buffers take some; never the body
+
+
+class FirstStallsWithoutPingAck(NoPingAck):
+    """The first connection never answers nor ACKs a PING; later ones answer at once."""
+
+    connected = 0
+
+    async def on_connect(self) -> None:
+        type(self).connected += 1
+        self.index = type(self).connected
+        if self.index == 1:
+            await super().on_connect()
+
+    async def on_request(self, request: Request) -> None:
+        if self.index > 1:
+            await self.conn.send_response(request.stream_id, 200, (), b"second")
+
+
+@pytest.mark.xfail(strict=True, reason="a graceful GOAWAY leaves slot waiters parked")
+async def test_goaway_moves_a_request_waiting_for_a_stream_slot_to_a_new_connection(
+    nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request parked for a stream slot (here: the reset of a cancelled stream still counts
+    until a PING ACK the server never sends) is retried on a new connection as soon as a
+    graceful GOAWAY says this one takes no new streams, not when the pool timeout ends."""
+    from trioclient._transport import _http2
+
+    monkeypatch.setattr(_http2, "RESET_ACK_PATIENCE", 60.0)
+    monkeypatch.setattr(FirstStallsWithoutPingAck, "connected", 0)
+    factory = HandlerFactory(FirstStallsWithoutPingAck)
+    url = await serve_h2(nursery, factory, settings={SettingCodes.MAX_CONCURRENT_STREAMS: 1})
+    timeout = trioclient.Timeout(30, pool=8)
+    async with trioclient.Client(**H2C, timeout=timeout) as client:
+        first_request = trio.CancelScope()
+
+        async def cancelled_first() -> None:
+            with first_request:
+                await client.get(f"{url}/first")
+
+        nursery.start_soon(cancelled_first)
+        await factory.wait_for(lambda: factory.connections and factory.connections[0].requests)
+        first = factory.connections[0]
+        first_request.cancel()
+        await first.wait_for(lambda: len(first.resets) == 1)
+        (conn,) = [entry.http for entry in client._transport._pool._books.entries()]
+        assert isinstance(conn, _http2.HTTP2Connection)
+
+        async def goaway_once_parked() -> None:
+            while not len(conn._slots):
+                await trio.sleep(0.01)
+            await first.send_goaway(1)
+
+        nursery.start_soon(goaway_once_parked)
+        with trio.fail_after(20):
+            response = await client.get(f"{url}/second")
+        assert response.content == b"second"
+        assert len(factory.connections) == 2
