@@ -254,7 +254,6 @@ class HTTP2Connection:
             # connection (its open streams finish) rather than starve on it.
             if not self.draining:
                 self._take_no_new_streams()
-                self._slots.unpark_all()
             raise RetryOnNewConnection(
                 f"{self.where} left a PING unanswered for {RESET_ACK_PATIENCE:g} s",
                 request=request,
@@ -626,6 +625,7 @@ class HTTP2Connection:
     def _take_no_new_streams(self) -> None:
         """Our own reason to retire the connection: open streams finish, then it closes."""
         self.draining = True
+        self._slots.unpark_all()  # requests waiting for a slot go to another connection
         self._on_unusable()
 
     def _goaway(self, event: h2.events.ConnectionTerminated) -> None:
@@ -635,6 +635,7 @@ class HTTP2Connection:
         if http2_logger.isEnabledFor(DEBUG):
             http2_logger.debug("GOAWAY from %s: %s, last stream %d", self.where, name, last)
         self.draining = True
+        self._slots.unpark_all()  # waiting for a slot here is over: see _check_usable
         for stream in list(self._streams.values()):
             if stream.id > last:
                 stream.error = RetryOnNewConnection(

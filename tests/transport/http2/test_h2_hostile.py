@@ -552,7 +552,6 @@ class FirstStallsWithoutPingAck(NoPingAck):
             await self.conn.send_response(request.stream_id, 200, (), b"second")
 
 
-@pytest.mark.xfail(strict=True, reason="a graceful GOAWAY leaves slot waiters parked")
 async def test_goaway_moves_a_request_waiting_for_a_stream_slot_to_a_new_connection(
     nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
 ) -> None:
