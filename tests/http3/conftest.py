@@ -50,3 +50,10 @@ def h3_server_untrusted() -> Iterator[H3Peer]:
     _require_aioquic()
     with H3Peer(trustme.CA()) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def quic_certificate(tls_ca: trustme.CA) -> trustme.LeafCert:
+    """The raw QUIC peers' certificate (servers.quic_raw), for 127.0.0.1 and localhost,
+    signed by the session's CA (trust it with ``ca_pem_path``)."""
+    return tls_ca.issue_cert("127.0.0.1", "localhost")
