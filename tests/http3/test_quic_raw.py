@@ -136,8 +136,7 @@ async def test_held_credit_stalls_an_upload_at_the_initial_window(
     window = 4096
 
     class Hold(QuicHandler):
-        async def on_connect(self) -> None:
-            self.conn.hold_credit()
+        hold_credit = True
 
     factory = QuicFactory(Hold)
     with trio.fail_after(OUTER):

@@ -20,7 +20,8 @@ aioquic's state synchronously and wakes the driver, which sends: ``send_response
 for it), ``close`` (CONNECTION_CLOSE with an error code), ``send_raw`` / ``send_control_raw``
 (bytes straight onto a stream: malformed frames), ``pause_reading`` (drop every datagram from
 now on, as if the server vanished), ``hold_credit`` (never grant more flow-control credit on
-request streams than the initial window, so an upload stalls), ``wait_requests`` (a count of
+request streams than already granted, so an upload stalls; a handler class with
+``hold_credit = True`` does so from the connection's first packet), ``wait_requests`` (a count of
 requests, to act on deterministically) and ``peer_credit`` (how far the client lets the
 server send on a stream: the client's backpressure, seen from here).
 
@@ -119,6 +120,7 @@ class QuicHandler:
     """
 
     conn: QuicRawConnection
+    hold_credit = False  # True: the connection never grants more than its initial windows
 
     async def on_connect(self) -> None:
         """The handshake completed."""
@@ -189,6 +191,8 @@ class QuicRawConnection:
         self._wake = trio.Event()
         self._requests_changed = trio.Event()
         self._nursery: trio.Nursery | None = None
+        if handler.hold_credit:
+            self.hold_credit()  # from the first packet on, before any credit could be raised
 
     # --- what handlers call --------------------------------------------------------------------
 
