@@ -25,6 +25,10 @@ request streams than already granted, so an upload stalls; a handler class with
 requests, to act on deterministically) and ``peer_credit`` (how far the client lets the
 server send on a stream: the client's backpressure, seen from here).
 
+A stream the client stopped (STOP_SENDING, as when it gives up on a request) takes no more
+answers: sending on it is skipped and recorded in ``skipped_after_stop``, never an error, so
+a handler need not race the client.
+
 Requests on streams at or above a GOAWAY's id are recorded with ``ignored=True`` and reset
 with H3_REQUEST_REJECTED, never shown to the handler: the server did not process them, so
 the client may retry them elsewhere (RFC 9114, 5.2).
@@ -188,6 +192,7 @@ class QuicRawConnection:
         self.reading = True
         self.datagrams_received = 0
         self.datagrams_dropped = 0
+        self.skipped_after_stop: list[int] = []  # streams whose answer the client had stopped
         self._wake = trio.Event()
         self._requests_changed = trio.Event()
         self._nursery: trio.Nursery | None = None
@@ -200,12 +205,27 @@ class QuicRawConnection:
         """Let the driver send what aioquic now has to send (every action below calls it)."""
         self._wake.set()
 
+    def _stopped_by_client(self, stream_id: int) -> bool:
+        """The client stopped our side of the stream (STOP_SENDING: aioquic reset it)."""
+        stream = self.quic._streams.get(stream_id)
+        return stream is not None and stream.sender._reset_error_code is not None
+
+    def _on_stream(self, stream_id: int, action: Callable[[], object]) -> None:
+        """Run `action` on a stream, unless the client stopped it: a client may give up on
+        a request at any time, and the handler answering it anyway is no error."""
+        if self._stopped_by_client(stream_id):
+            self.skipped_after_stop.append(stream_id)
+            return
+        action()
+        self.wake()
+
     def send_headers(
         self, stream_id: int, headers: Sequence[tuple[str | bytes, str | bytes]], *, end: bool
     ) -> None:
-        assert self.h3 is not None
-        self.h3.send_headers(stream_id, [(_b(k), _b(v)) for k, v in headers], end_stream=end)
-        self.wake()
+        h3 = self.h3
+        assert h3 is not None
+        pairs = [(_b(k), _b(v)) for k, v in headers]
+        self._on_stream(stream_id, lambda: h3.send_headers(stream_id, pairs, end_stream=end))
 
     def send_response(
         self,
@@ -222,13 +242,14 @@ class QuicRawConnection:
 
     def send_data(self, stream_id: int, data: bytes, *, end: bool = False) -> None:
         """Queue DATA (aioquic sends it as the client's flow-control credit allows)."""
-        assert self.h3 is not None
-        self.h3.send_data(stream_id, data, end_stream=end)
-        self.wake()
+        h3 = self.h3
+        assert h3 is not None
+        self._on_stream(stream_id, lambda: h3.send_data(stream_id, data, end_stream=end))
 
     def reset_stream(self, stream_id: int, error_code: int = ErrorCode.H3_INTERNAL_ERROR) -> None:
         """RESET_STREAM and STOP_SENDING on one request stream."""
-        self.quic.reset_stream(stream_id, error_code)
+        if not self._stopped_by_client(stream_id):
+            self.quic.reset_stream(stream_id, error_code)
         self.quic.stop_stream(stream_id, error_code)
         self.wake()
 
@@ -247,8 +268,7 @@ class QuicRawConnection:
 
     def send_raw(self, stream_id: int, data: bytes, *, end: bool = False) -> None:
         """Bytes straight onto a stream, bypassing the H3 layer (malformed frames)."""
-        self.quic.send_stream_data(stream_id, data, end_stream=end)
-        self.wake()
+        self._on_stream(stream_id, lambda: self.quic.send_stream_data(stream_id, data, end))
 
     def send_control_raw(self, data: bytes) -> None:
         """Bytes onto the server's H3 control stream (after its SETTINGS)."""
