@@ -106,6 +106,10 @@ class Client(SendPipeline, HTTPVerbs):
     `http2=True` offers HTTP/2 through ALPN on https:// and uses it when the server picks
     it; with `http1=False` as well, plain http:// URLs use HTTP/2 with prior knowledge.
 
+    `http3=True` (beyond httpx; needs the `http3` extra) uses HTTP/3 over QUIC for https
+    origins that advertise it with Alt-Svc, falling back to TCP if QUIC fails; with
+    `http1=False, http2=False` too, every https request goes over HTTP/3 (docs/http3.md).
+
     `retries` (also beyond httpx): None (the default) or 0 for no retries, an int n for
     `Retry(total=n)`, or a `Retry`; each request may override it (docs/retries.md).
 
@@ -141,6 +145,7 @@ class Client(SendPipeline, HTTPVerbs):
         transport: Transport | None = None,
         mounts: Mapping[str, Transport | None] | None = None,
         proxy: ProxyTypes | None = None,
+        http3: bool = False,
     ) -> None:
         default_headers = Headers(
             {
@@ -162,6 +167,7 @@ class Client(SendPipeline, HTTPVerbs):
             http2_ping_interval=http2_ping_interval,
             mounts=mounts,
         )
+        check_bool("http3", http3)
         default_headers.update(Headers(headers))
         self._builder = RequestBuilder(base_url, params, default_headers)
         self._auth = build_auth(auth)
@@ -191,6 +197,7 @@ class Client(SendPipeline, HTTPVerbs):
                 http2_ping_interval=http2_ping_interval,
                 write_timeout=self.timeout.write,
                 proxy=proxy,
+                http3=http3,
             )
 
         # Proxies, as httpx: `proxy=` sends everything through it (the default transport

@@ -19,7 +19,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import h11
 import trio
@@ -45,8 +45,21 @@ from ._tunnel import ProxyRoute, open_via_proxy
 if TYPE_CHECKING:
     from .._config import Deadlines
     from .._request import Request
+    from ._http3 import H3Body, HTTP3Connection
 
-__all__ = ["Connection", "ConnectionSettings", "ConnectionStatistics", "target_of", "where"]
+__all__ = [
+    "H3",
+    "Connection",
+    "ConnectionSettings",
+    "ConnectionStatistics",
+    "target_of",
+    "where",
+    "where_h3",
+]
+
+# The `via` of an HTTP/3 connection's pool key: its books are apart from the origin's TCP
+# connections, so a learned alternative takes new requests away from idle TCP ones.
+H3 = "h3"
 
 # An idle HTTP/1.1 connection is checked for a close by the server (a poll syscall) before
 # reuse only if it was idle this long: servers close idle connections after seconds, not
@@ -67,6 +80,7 @@ class ConnectionSettings:
     write_timeout: float | None
     ping_interval: float | None
     proxy: ProxyRoute | None = None  # every connection goes through this proxy
+    quic: Any = None  # HTTP/3's QuicConfiguration template (None: http3 off); see _http3.py
 
 
 @dataclass(frozen=True)
@@ -87,7 +101,7 @@ class Connection(PoolEntry):
 
     def __init__(self, origin: Origin) -> None:
         super().__init__(origin)
-        self.http: HTTP11Connection | HTTP2Connection | None = None
+        self.http: HTTP11Connection | HTTP2Connection | HTTP3Connection | None = None
         self.connect_scope: trio.CancelScope | None = None  # cancelled if closed mid-connect
 
     # -- what the pool asks ---------------------------------------------------------------
@@ -99,15 +113,16 @@ class Connection(PoolEntry):
 
     @property
     def is_multiplexed(self) -> bool:
-        """True for HTTP/2: several requests share it."""
-        return isinstance(self.http, HTTP2Connection)
+        """True for HTTP/2 and HTTP/3: several requests share it."""
+        http = self.http
+        return http is not None and not isinstance(http, HTTP11Connection)
 
     def may_reuse(self, now: float) -> bool:
         """Can an idle (or shared) connection take another request? Synchronous."""
         http = self.http
         if http is None:
             return True
-        if isinstance(http, HTTP2Connection):
+        if not isinstance(http, HTTP11Connection):
             return http.is_usable
         # Closed by the server while idle (or it sent junk)? Only worth a syscall when idle
         # for a while (see STALE_CHECK_AFTER).
@@ -120,9 +135,11 @@ class Connection(PoolEntry):
         stream's fate says nothing about the connection's.
         """
         http = self.http
-        if isinstance(http, HTTP2Connection):
+        if http is None:
+            return False
+        if not isinstance(http, HTTP11Connection):
             return http.is_usable
-        return reusable and http is not None and http.finish_cycle()
+        return reusable and http.finish_cycle()
 
     def close_now(self, reason: str | None = None) -> None:
         """Close the socket at once (wakes blocked readers); never raises, never awaits."""
@@ -133,25 +150,33 @@ class Connection(PoolEntry):
         if self.connect_scope is not None:
             self.connect_scope.cancel()
         http = self.http
-        if isinstance(http, HTTP2Connection):
-            http.close_now(reason)
-        elif http is not None:
+        if isinstance(http, HTTP11Connection):
             if reason is not None and http.closed_reason is None:
                 http.closed_reason = reason
             close_stream_now(http._stream)
+        elif http is not None:
+            http.close_now(reason)
 
     def _is_open(self) -> bool:
         """Connecting, or its socket not closed yet (the books mark `is_closed` first)."""
         http = self.http
         if http is None:
             return self.connect_scope is not None
+        if not isinstance(http, (HTTP11Connection, HTTP2Connection)):
+            return not http.is_closed
         sock = socket_of(http._stream)
         return sock is not None and sock.fileno() != -1
 
     def statistics(self) -> ConnectionStatistics:
         """A frozen snapshot of this connection."""
         http = self.http
-        version = None if http is None else ("HTTP/2" if self.is_multiplexed else "HTTP/1.1")
+        version = None
+        if isinstance(http, HTTP11Connection):
+            version = "HTTP/1.1"
+        elif isinstance(http, HTTP2Connection):
+            version = "HTTP/2"
+        elif http is not None:
+            version = "HTTP/3"
         return ConnectionStatistics(
             where(self.origin), version, self.in_use, self.capacity, self.is_closed
         )
@@ -168,13 +193,17 @@ class Connection(PoolEntry):
         closed_reason: Callable[[], str | None],
         on_capacity: Callable[[int], None],
         on_unusable: Callable[[], None],
+        deadline: float | None = None,
     ) -> None:
         """Open the connection: TCP or Unix socket, TLS, then HTTP/1.1 or HTTP/2.
 
         `closed_reason` tells whether the pool closed meanwhile; the callbacks let an
         HTTP/2 connection report its stream capacity and that it takes no new streams.
+        `deadline`: the connect deadline, if not the connect timeout from now (what an
+        HTTP/3 attempt that fell back to TCP left of it).
         """
-        deadline = deadlines.connect()
+        if deadline is None:
+            deadline = deadlines.connect()
         stream: trio.abc.Stream | None = None
         progress = ConnectProgress()
         origin = self.origin
@@ -234,6 +263,61 @@ class Connection(PoolEntry):
         if pool_logger.isEnabledFor(DEBUG):
             _log_connected(where(self.origin), stream, settings.uds, self.is_multiplexed)
 
+    async def connect_h3(
+        self,
+        settings: ConnectionSettings,
+        nursery: trio.Nursery | None,
+        request: Request,
+        deadlines: Deadlines,
+        port: int,
+        *,
+        deadline: float,
+        budget: float | None,
+        closed_reason: Callable[[], str | None],
+        on_capacity: Callable[[int], None],
+        on_unusable: Callable[[], None],
+    ) -> None:
+        """Open an HTTP/3 connection: UDP to `port` on the origin's host, QUIC, TLS.
+
+        `deadline` bounds the handshake (ConnectTimeout); ConnectError for the rest.
+        `budget`: the seconds HTTP/3 got before TCP takes over, when that set `deadline`.
+        """
+        from ._http3 import open_http3  # aioquic is optional: imported only when used
+
+        origin = self.origin
+        host = origin.host.decode("ascii").replace("%25", "%", 1)
+        to = where_h3(origin, port)
+        http = None
+        try:
+            with trio.CancelScope() as scope:  # cancelled if the pool closes meanwhile
+                self.connect_scope = scope
+                http = await open_http3(
+                    host,
+                    port,
+                    where=to,
+                    server_name=request.url._tls_server_name,
+                    template=settings.quic,
+                    local_address=settings.local_address,
+                    deadline=deadline,
+                    timeout_label=lambda: _h3_timeout_label(deadlines, deadline, budget),
+                    request=request,
+                    on_capacity=on_capacity,
+                    on_unusable=on_unusable,
+                )
+        finally:
+            self.connect_scope = None
+        reason = closed_reason()
+        if reason is not None or http is None or scope.cancelled_caught:
+            if http is not None:
+                http.close_now(reason)
+            why = reason or "the connection was closed while connecting"
+            raise ClientStateError(f"Cannot send a request: {why}.")
+        assert nursery is not None
+        http.start(nursery)
+        self.http = http
+        if pool_logger.isEnabledFor(DEBUG):
+            pool_logger.debug("speaking HTTP/3 with %s", to)
+
     def _adopt(
         self,
         settings: ConnectionSettings,
@@ -267,7 +351,7 @@ class Connection(PoolEntry):
         deadlines: Deadlines,
         *,
         reused: bool = False,
-    ) -> tuple[ResponseHead, H11Body | H2Body]:
+    ) -> tuple[ResponseHead, H11Body | H2Body | H3Body]:
         """Send `request` and receive its response head; the body is left on the wire.
 
         `event` is the request's h11 event (built before a connection was taken, so an
@@ -277,6 +361,8 @@ class Connection(PoolEntry):
         raises `StaleConnection`, HTTP/1.1's rule, for the pool to retry.
         """
         http = self.http
+        if http is not None and not isinstance(http, (HTTP11Connection, HTTP2Connection)):
+            return await _exchange_h3(http, request, pool_deadline, deadlines, reused=reused)
         if isinstance(http, HTTP2Connection):
             try:
                 stream = await http.start_stream(request, pool_deadline, deadlines)
@@ -312,6 +398,50 @@ class Connection(PoolEntry):
                 raise write_error from None
             raise
         return head, H11Body(http, request, deadlines)
+
+
+async def _exchange_h3(
+    http: HTTP3Connection,
+    request: Request,
+    pool_deadline: float,
+    deadlines: Deadlines,
+    *,
+    reused: bool,
+) -> tuple[ResponseHead, H3Body]:
+    """`Connection.exchange` on HTTP/3: HTTP/2's steps, through the same duck interface."""
+    from ._http3 import H3Body
+
+    try:
+        stream = await http.start_stream(request, pool_deadline, deadlines)
+    except TransportError as exc:
+        if reused and http.dropped and not isinstance(exc, RetryOnNewConnection):
+            raise StaleConnection(exc) from exc  # died before it could be sent
+        raise
+    try:
+        head = await http.receive_response_head(stream, request, deadlines)
+    except BaseException as exc:
+        http.abandon(stream)
+        if (
+            reused
+            and http.dropped
+            and stream.head is None
+            and isinstance(exc, TransportError)
+            and not isinstance(exc, RetryOnNewConnection)
+        ):
+            raise StaleConnection(exc) from exc
+        raise
+    return head, H3Body(http, stream, request, deadlines)
+
+
+def _h3_timeout_label(deadlines: Deadlines, deadline: float, budget: float | None) -> str:
+    """Which bound ended a QUIC handshake: the total timeout, the share of the connect
+    timeout HTTP/3 gets before TCP takes over (`budget`), or the connect timeout."""
+    if deadline == deadlines.total:
+        return "total timeout"
+    if budget is not None:
+        return f"{budget:g} s before falling back to TCP"
+    connect = deadlines.timeout.connect
+    return "total timeout" if connect is None else f"connect timeout {connect:g} s"
 
 
 def _speaks_h2(
@@ -352,6 +482,12 @@ def _log_connected(to: str, stream: trio.abc.Stream, uds: str | None, h2: bool) 
     pool_logger.debug("speaking %s with %s", "HTTP/2" if h2 else "HTTP/1.1", to)
 
 
+def where_h3(origin: Origin, port: int) -> str:
+    """`host:port` of an HTTP/3 alternative (the origin's host, the UDP port)."""
+    host = origin.host.decode("ascii").replace("%25", "%", 1)
+    return format_address(host, port)
+
+
 def target_of(origin: Origin) -> str:
     """`host:port` of an origin, for messages."""
     host = origin.host.decode("ascii").replace("%25", "%", 1)
@@ -360,6 +496,6 @@ def target_of(origin: Origin) -> str:
 
 def where(origin: Origin) -> str:
     """`host:port` of an origin, and the proxy it goes through if any, for messages."""
-    if origin.via is None:
+    if origin.via is None or origin.via == H3:
         return target_of(origin)
     return f"{target_of(origin)} via proxy {origin.via}"

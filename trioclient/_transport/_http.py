@@ -44,6 +44,11 @@ class HTTPTransport(Transport):
     http:// URLs by an HTTP proxy, through a CONNECT tunnel for https:// ones, through a
     SOCKS5 tunnel for both (docs/proxies.md). With `uds`, the proxy is reached over that
     Unix socket.
+
+    `http3=True` (needs the `http3` extra) speaks HTTP/3 over QUIC to https origins that
+    advertise it in `Alt-Svc`, falling back to TCP when QUIC fails; with `http1=False,
+    http2=False` as well, every https request goes over HTTP/3 with no fallback
+    (docs/http3.md). Requests through a proxy never use HTTP/3.
     """
 
     def __init__(
@@ -60,11 +65,20 @@ class HTTPTransport(Transport):
         http2_ping_interval: float | None = None,
         write_timeout: float | None = DEFAULT_TIMEOUT.write,
         proxy: ProxyTypes | None = None,
+        http3: bool = False,
     ) -> None:
-        if not (http1 or http2):
+        if not (http1 or http2 or http3):
             raise UnsupportedProtocol("http1=False and http2=False leave no protocol to speak.")
+        quic = None
+        if http3:
+            quic = _quic_template(verify, cert, trust_env)
+            if proxy is not None and not (http1 or http2):
+                raise UnsupportedProtocol(
+                    "HTTP/3 cannot go through a proxy, and http1=False, http2=False leave no"
+                    " other protocol to speak."
+                )
         ssl_context = create_ssl_context(
-            verify, cert, trust_env=trust_env, http1=http1, http2=http2
+            verify, cert, trust_env=trust_env, http1=http1 or not http2, http2=http2
         )
         route = None
         if proxy is not None:
@@ -80,6 +94,7 @@ class HTTPTransport(Transport):
             write_timeout=write_timeout,
             http2_ping_interval=http2_ping_interval,
             proxy=route,
+            quic=None if route is not None else quic,
         )
         self._bound = False
 
@@ -120,6 +135,10 @@ class HTTPTransport(Transport):
         """A frozen snapshot of each connection (origin, protocol, streams in use...)."""
         return self._pool.connection_statistics()
 
+    def forget_alternative_services(self) -> None:
+        """Forget every HTTP/3 alternative learned from Alt-Svc (and those marked broken)."""
+        self._pool.forget_alternative_services()
+
     # KeyboardInterrupt must reach the user's code, not land in this background task, where
     # the nursery would hand it back wrapped in an ExceptionGroup.
     @trio.lowlevel.enable_ki_protection
@@ -128,3 +147,14 @@ class HTTPTransport(Transport):
             await self._pool.run_housekeeping()
         except Exception:  # pragma: no cover - a bug; must not take the user's code down
             logger.exception("trioclient housekeeping failed; idle connections won't expire")
+
+
+def _quic_template(verify: VerifyTypes, cert: CertTypes | None, trust_env: bool) -> Any:
+    """The pool's QUIC/TLS settings; ImportError naming the extra when aioquic is missing."""
+    try:
+        from ._quic import quic_configuration
+    except ImportError as exc:
+        raise ImportError(
+            "Using http3=True requires the aioquic package: pip install 'trioclient[http3]'"
+        ) from exc
+    return quic_configuration(verify, cert, trust_env=trust_env)

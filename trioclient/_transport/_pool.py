@@ -39,12 +39,26 @@ import outcome
 import trio
 
 from .._content import is_replayable
-from .._exceptions import ClientStateError, PoolTimeout
+from .._exceptions import (
+    ClientStateError,
+    ConnectError,
+    ConnectTimeout,
+    PoolTimeout,
+    UnsupportedProtocol,
+)
 from .._headers import Headers
 from .._logs import DEBUG, pool_logger
 from .._origin import Origin
 from .._response import Response
-from ._connection import Connection, ConnectionSettings, ConnectionStatistics, where
+from ._altsvc import AltSvcCache
+from ._connection import (
+    H3,
+    Connection,
+    ConnectionSettings,
+    ConnectionStatistics,
+    where,
+    where_h3,
+)
 from ._errors import CLIENT_CLOSED
 from ._http2 import RetryOnNewConnection
 from ._http11 import RequestEvents, StaleConnection
@@ -60,6 +74,16 @@ __all__ = ["ConnectionPool"]
 
 _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
 _H2_RETRIES = 10  # resends of a stream the server never processed (GOAWAY, REFUSED)
+# The most a QUIC handshake may take before the request falls back to TCP (seconds).
+H3_FALLBACK_AFTER = 1.0
+
+
+class H3Fallback(Exception):
+    """Internal: HTTP/3 to this origin failed (or is marked broken); use TCP instead."""
+
+    def __init__(self, connect_deadline: float) -> None:
+        super().__init__()
+        self.connect_deadline = connect_deadline  # what the TCP connect may still use
 
 
 class ConnectionPool:
@@ -77,6 +101,7 @@ class ConnectionPool:
         write_timeout: float | None = None,
         http2_ping_interval: float | None = None,
         proxy: ProxyRoute | None = None,
+        quic: object | None = None,
     ) -> None:
         self._books: PoolState[Connection] = PoolState(
             Connection,
@@ -94,8 +119,11 @@ class ConnectionPool:
             write_timeout=write_timeout,
             ping_interval=http2_ping_interval,
             proxy=proxy,
+            quic=quic,
         )
         self._proxy = proxy
+        # HTTP/3: what Alt-Svc taught us (None: http3 off). See _altsvc.py and route_h3.
+        self._altsvc = AltSvcCache() if quic is not None else None
         self._nursery: trio.Nursery | None = None
         self._closed_reason: str | None = None
         self._housekeeping_sleep: trio.CancelScope | None = None  # its deadline: next expiry
@@ -124,7 +152,12 @@ class ConnectionPool:
             origin = Origin(origin.scheme, origin.host, origin.port, proxy.label)
             event = self._proxied_event(request, proxy)
         refused_on: list[Connection] | None = None  # for the message when retries run out
+        tcp_origin = origin
+        connect_deadline: float | None = None  # set when a QUIC attempt fell back to TCP
         while True:
+            h3_port = None
+            if self._altsvc is not None:
+                origin, h3_port = self._route_h3(tcp_origin, request)
             pool_deadline = deadlines.pool()
             may_multiplex = self._may_multiplex(origin)
             conn = self._checkout(origin, may_multiplex)
@@ -133,12 +166,19 @@ class ConnectionPool:
             try:
                 reused = conn.http is not None
                 if not reused:
-                    await self._connect(conn, request, deadlines)
+                    if h3_port is not None:
+                        await self._connect_h3(conn, request, deadlines, tcp_origin, h3_port)
+                    else:
+                        await self._connect(conn, request, deadlines, connect_deadline)
                 elif pool_logger.isEnabledFor(DEBUG):
                     pool_logger.debug("reusing the connection to %s", where(origin))
                 head, body = await conn.exchange(
                     request, event, pool_deadline, deadlines, reused=reused
                 )
+            except H3Fallback as fallback:
+                self.release(conn, reusable=False)
+                connect_deadline = fallback.connect_deadline
+                continue
             except StaleConnection as stale:
                 self.release(conn, reusable=False)
                 if can_retry:
@@ -156,6 +196,8 @@ class ConnectionPool:
             except BaseException:
                 self.release(conn, reusable=False)
                 raise
+            if self._altsvc is not None and tcp_origin.scheme == "https" and proxy is None:
+                self._learn_alt_svc(tcp_origin, head.headers)
             return Response._from_transport(
                 head.status,
                 head.reason,
@@ -233,7 +275,9 @@ class ConnectionPool:
         return self._events.event_for(request, target, proxy.headers)
 
     def _may_multiplex(self, origin: Origin) -> bool:
-        """Could a new connection to `origin` turn out to be HTTP/2?"""
+        """Could a new connection to `origin` turn out to be HTTP/2 (or is it HTTP/3)?"""
+        if origin.via == H3:
+            return True
         settings = self._settings
         if not settings.http2:
             return False
@@ -299,7 +343,13 @@ class ConnectionPool:
             request=request,
         )
 
-    async def _connect(self, conn: Connection, request: Request, deadlines: Deadlines) -> None:
+    async def _connect(
+        self,
+        conn: Connection,
+        request: Request,
+        deadlines: Deadlines,
+        deadline: float | None = None,
+    ) -> None:
         await conn.connect(
             self._settings,
             self._nursery,
@@ -308,11 +358,103 @@ class ConnectionPool:
             closed_reason=lambda: self._closed_reason,
             on_capacity=lambda capacity: self._set_capacity(conn, capacity),
             on_unusable=lambda: self._retire(conn),
+            deadline=deadline,
         )
         if conn.is_multiplexed:
             self._execute(self._books.connected(conn, 1, multiplexed=True))  # SETTINGS decide
         else:
             self._execute(self._books.connected(conn))
+
+    # -- HTTP/3 ---------------------------------------------------------------------------
+
+    def forget_alternative_services(self) -> None:
+        """Forget every Alt-Svc alternative (and every one marked broken)."""
+        if self._altsvc is not None:
+            self._altsvc.clear()
+
+    def _route_h3(self, origin: Origin, request: Request) -> tuple[Origin, int | None]:
+        """The pool key and UDP port for `origin`: HTTP/3 (HTTP/3-only, or a live Alt-Svc
+        alternative) or TCP (port None)."""
+        settings = self._settings
+        h3_only = not (settings.http1 or settings.http2)
+        if origin.scheme != "https":
+            if h3_only:
+                raise UnsupportedProtocol(
+                    f"HTTP/3 needs https, and http1=False, http2=False leave no protocol for"
+                    f" {origin.scheme}:// URLs.",
+                    request=request,
+                )
+            return origin, None
+        if h3_only:
+            port: int | None = origin.port
+        else:
+            assert self._altsvc is not None
+            port = self._altsvc.lookup(origin, trio.current_time())
+            if port is None:
+                return origin, None
+        return Origin(origin.scheme, origin.host, origin.port, H3), port
+
+    def _learn_alt_svc(self, origin: Origin, headers: list[tuple[bytes, bytes, bytes]]) -> None:
+        values = [value.decode("latin-1") for _, name, value in headers if name == b"alt-svc"]
+        if values:
+            assert self._altsvc is not None
+            host = origin.host.decode("ascii")
+            self._altsvc.learn(origin, host, values, trio.current_time())
+
+    async def _connect_h3(
+        self,
+        conn: Connection,
+        request: Request,
+        deadlines: Deadlines,
+        origin: Origin,
+        port: int,
+    ) -> None:
+        """Open an HTTP/3 connection; when TCP may take over, a failure is `H3Fallback`.
+
+        The QUIC attempt in front of a fallback gets at most H3_FALLBACK_AFTER of the
+        connect timeout, and the TCP connection that follows the rest of it.
+        """
+        settings = self._settings
+        fallback = settings.http1 or settings.http2
+        connect_deadline = deadlines.connect()
+        deadline = connect_deadline
+        budget = None
+        altsvc = self._altsvc
+        assert altsvc is not None
+        if fallback:
+            if altsvc.lookup(origin, trio.current_time()) is None:
+                # Marked broken (or expired) while this request waited for the connection.
+                raise H3Fallback(connect_deadline)
+            if trio.current_time() + H3_FALLBACK_AFTER < deadline:
+                deadline = trio.current_time() + H3_FALLBACK_AFTER
+                budget = H3_FALLBACK_AFTER
+            if pool_logger.isEnabledFor(DEBUG):
+                pool_logger.debug("trying HTTP/3 with %s (Alt-Svc)", where_h3(origin, port))
+        try:
+            await conn.connect_h3(
+                settings,
+                self._nursery,
+                request,
+                deadlines,
+                port,
+                deadline=deadline,
+                budget=budget,
+                closed_reason=lambda: self._closed_reason,
+                on_capacity=lambda capacity: self._set_capacity(conn, capacity),
+                on_unusable=lambda: self._retire(conn),
+            )
+        except (ConnectError, ConnectTimeout) as exc:
+            if not fallback:
+                raise
+            altsvc.mark_broken(origin, trio.current_time())
+            if pool_logger.isEnabledFor(DEBUG):
+                pool_logger.debug(
+                    "HTTP/3 with %s failed (%s); falling back to TCP",
+                    where_h3(origin, port),
+                    exc,
+                )
+            raise H3Fallback(connect_deadline) from None
+        self._execute(self._books.connected(conn, 1, multiplexed=True))
 
     def _give_back_unused(self, conn: Connection) -> None:
         """A granted connection that was never used goes back as it was."""

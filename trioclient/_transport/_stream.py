@@ -18,6 +18,7 @@ from .._exceptions import StreamClosed
 
 if TYPE_CHECKING:
     from ._h2_stream import H2Body
+    from ._http3 import H3Body
     from ._http11 import H11Body
 
 __all__ = ["PooledStream", "Releaser"]
@@ -34,7 +35,7 @@ class PooledStream:
 
     __slots__ = ("_body", "_conn", "_done", "_driver", "_pool", "_trailers")
 
-    def __init__(self, body: H11Body | H2Body, pool: Releaser, conn: object) -> None:
+    def __init__(self, body: H11Body | H2Body | H3Body, pool: Releaser, conn: object) -> None:
         self._body = body
         # The driver's own attribute, read directly: checked on every chunk (hot path).
         self._driver = body.driver
