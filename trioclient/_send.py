@@ -132,7 +132,9 @@ class SendPipeline:
     async def _send_handling_redirects(
         self, request: Request, follow: bool, deadlines: Deadlines, budget: RetryBudget | None
     ) -> Response:
-        history: list[Response] = []
+        # Made at the first redirect: until then, one object less for each request that
+        # waits in this frame (thousands queued in the pool are walked by the collector).
+        history: list[Response] | None = None
         while True:
             # No _check_open() here: send() did it, and a closed transport refuses a closed
             # client's redirect hops itself.
@@ -155,6 +157,8 @@ class SendPipeline:
                 return response
             try:
                 next_request = redirect_request(request, response)
+                if history is None:
+                    history = []
                 if len(history) >= self.max_redirects:
                     raise TooManyRedirects(
                         f"Exceeded the maximum of {self.max_redirects} redirects.",

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 import ssl
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, cast
 
 import h11
 import outcome
@@ -62,7 +62,7 @@ from ._connection import (
 from ._errors import CLIENT_CLOSED
 from ._http2 import RetryOnNewConnection
 from ._http11 import RequestEvents, StaleConnection
-from ._pool_state import Plan, PoolState, PoolStatistics
+from ._pool_state import Plan, PoolState, PoolStatistics, Waiter
 from ._stream import PooledStream
 from ._tunnel import ProxyRoute
 
@@ -84,6 +84,18 @@ class H3Fallback(Exception):
     def __init__(self, connect_deadline: float) -> None:
         super().__init__()
         self.connect_deadline = connect_deadline  # what the TCP connect may still use
+
+
+class _Waiter(Waiter[Connection]):
+    """A queued request, and its own abort callback for `wait_task_rescheduled`: a
+    cancelled waiter withdraws from the books. (A closure would be three more objects per
+    parked request, a function and the cells it closes over, for the collector to walk.)"""
+
+    __slots__ = ()
+
+    def __call__(self, raise_cancel: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+        self.books.withdraw(self)
+        return trio.lowlevel.Abort.SUCCEEDED
 
 
 class ConnectionPool:
@@ -109,6 +121,7 @@ class ConnectionPool:
             max_keepalive=limits.max_keepalive_connections,
             max_per_host=limits.max_connections_per_host,
             keepalive_expiry=limits.keepalive_expiry,
+            waiter_type=_Waiter,
         )
         self._settings = ConnectionSettings(
             ssl_context=ssl_context,
@@ -162,7 +175,29 @@ class ConnectionPool:
             may_multiplex = self._may_multiplex(origin)
             conn = self._checkout(origin, may_multiplex)
             if conn is None:
-                conn = await self._wait(origin, request, pool_deadline, deadlines, may_multiplex)
+                # Queue and park. Inline, not a helper coroutine: with thousands of requests
+                # parked here (W6) every frame of each one's await chain is something the
+                # garbage collector walks on each full collection.
+                waiter = cast(_Waiter, self._books.enqueue(origin, may_multiplex=may_multiplex))
+                waiter.token = trio.lowlevel.current_task()
+                granted: Connection
+                if pool_deadline == math.inf:
+                    # No pool timeout: skip the cancel scope (its allocation and bookkeeping
+                    # are a visible share of a queued request's cost).
+                    granted = await trio.lowlevel.wait_task_rescheduled(waiter)
+                else:
+                    with trio.CancelScope(deadline=pool_deadline) as scope:
+                        granted = await trio.lowlevel.wait_task_rescheduled(waiter)
+                    if scope.cancelled_caught:  # the deadline passed before a grant
+                        self._raise_pool_timeout(origin, request, pool_deadline, deadlines)
+                try:
+                    # Granted, but cancelled meanwhile? Hand the connection on unused (still
+                    # reusable) instead of letting the cancellation close it later.
+                    await trio.lowlevel.checkpoint_if_cancelled()
+                except BaseException:
+                    self._give_back_unused(granted)
+                    raise
+                conn = granted
             try:
                 reused = conn.http is not None
                 if not reused:
@@ -297,41 +332,6 @@ class ConnectionPool:
                 return conn
             # Closed by the server while idle (or sent junk, or going away): look again.
             self._execute(books.checkin(conn, reusable=False, now=now))
-
-    async def _wait(
-        self,
-        origin: Origin,
-        request: Request,
-        deadline: float,
-        deadlines: Deadlines,
-        may_multiplex: bool,
-    ) -> Connection:
-        books = self._books
-        waiter = books.enqueue(origin, may_multiplex=may_multiplex)
-        waiter.token = trio.lowlevel.current_task()
-
-        def abort(raise_cancel: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
-            books.withdraw(waiter)
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        conn: Connection
-        if deadline == math.inf:
-            # No pool timeout: skip the cancel scope. With thousands of queued requests
-            # (W6) its allocation and bookkeeping are a visible share of each one's cost.
-            conn = await trio.lowlevel.wait_task_rescheduled(abort)
-        else:
-            with trio.CancelScope(deadline=deadline) as scope:
-                conn = await trio.lowlevel.wait_task_rescheduled(abort)
-            if scope.cancelled_caught:  # the deadline passed before a grant
-                self._raise_pool_timeout(origin, request, deadline, deadlines)
-        try:
-            # Granted, but cancelled meanwhile? Hand the connection on unused (still
-            # reusable) instead of letting the cancellation close it later.
-            await trio.lowlevel.checkpoint_if_cancelled()
-        except BaseException:
-            self._give_back_unused(conn)
-            raise
-        return conn
 
     @staticmethod
     def _raise_pool_timeout(

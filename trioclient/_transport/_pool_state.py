@@ -66,13 +66,18 @@ E = TypeVar("E", bound=PoolEntry)
 
 
 class Waiter(Generic[E]):
-    """A request queued for a connection. `entry` is set when it is granted one."""
+    """A request queued for a connection. `entry` is set when it is granted one.
 
-    __slots__ = ("entry", "may_multiplex", "origin", "seq", "state", "token")
+    The I/O layer may use a subclass (`PoolState`'s `waiter_type`) that adds its own
+    behaviour; `books` is the `PoolState` that queued it, for that subclass to call back.
+    """
+
+    __slots__ = ("books", "entry", "may_multiplex", "origin", "seq", "state", "token")
 
     WAITING, GRANTED, GONE = 0, 1, 2
 
-    def __init__(self, origin: Origin, seq: int, may_multiplex: bool) -> None:
+    def __init__(self, books: PoolState[E], origin: Origin, seq: int, may_multiplex: bool) -> None:
+        self.books = books
         self.origin = origin
         self.seq = seq
         self.may_multiplex = may_multiplex
@@ -133,8 +138,10 @@ class PoolState(Generic[E]):
         max_keepalive: int | None,
         max_per_host: int | None,
         keepalive_expiry: float | None,
+        waiter_type: type[Waiter[E]] = Waiter,
     ) -> None:
         self._new_entry = new_entry
+        self._waiter_type = waiter_type
         self._max = max_connections
         self._max_keepalive = max_keepalive
         self._max_per_host = max_per_host
@@ -192,7 +199,7 @@ class PoolState(Generic[E]):
     def enqueue(self, origin: Origin, *, may_multiplex: bool = False) -> Waiter[E]:
         """Queue a request that `checkout` could not serve."""
         self._seq += 1
-        waiter: Waiter[E] = Waiter(origin, self._seq, may_multiplex)
+        waiter = self._waiter_type(self, origin, self._seq, may_multiplex)
         books = self._books(origin)
         books.waiters.append(waiter)
         self._waiting += 1
