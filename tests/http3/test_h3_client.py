@@ -106,7 +106,7 @@ async def test_200_concurrent_requests_with_random_cancellations(h3_server: H3Pe
             cancelled.append(i)
 
     with trio.fail_after(OUTER):
-        async with h3_only(h3_server.verify, limits=limits) as client:
+        async with h3_only(h3_server.verify, limits=limits, timeout=30.0) as client:
             async with trio.open_nursery() as nursery:
                 for i in range(200):
                     nursery.start_soon(one, client, i)
@@ -119,11 +119,16 @@ async def test_200_concurrent_requests_with_random_cancellations(h3_server: H3Pe
     assert len(done) >= fates.count(0)
     assert after.content == h3_bytes(5000, 1)
     assert [s.http_version for s in stats] == ["HTTP/3"]  # one connection carried them all
+    assert stats[0].capacity >= 100  # the server's MAX_STREAMS (aioquic's default: 128)
     assert pool.requests_active == 0
 
 
-async def test_alt_svc_upgrade(h3_server: H3Peer, caplog: pytest.LogCaptureFixture) -> None:
+async def test_alt_svc_upgrade(
+    h3_server: H3Peer, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     caplog.set_level(logging.DEBUG, logger="trioclient.pool")
+    # A loaded machine may take over a second for a handshake: no fallback here.
+    monkeypatch.setattr("trioclient._transport._pool.H3_FALLBACK_AFTER", 30.0)
     with trio.fail_after(OUTER):
         async with trioclient.Client(http3=True, http2=True, verify=h3_server.verify) as client:
             first = await client.get(f"{h3_server.url}/headers")
@@ -155,9 +160,20 @@ async def test_no_alt_svc_learning_without_http3(h3_server: H3Peer) -> None:
 
 
 async def test_fallback_to_tcp_when_udp_is_a_blackhole(
-    https_url: str, ca_pem_path: str, caplog: pytest.LogCaptureFixture
+    https_url: str,
+    ca_pem_path: str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="trioclient.pool")
+    opened: list[_quic.DatagramSocket] = []
+    real = _quic.open_udp
+
+    async def recording(host: str, port: int, local_address: str | None) -> _quic.DatagramSocket:
+        opened.append(await real(host, port, local_address))
+        return opened[-1]
+
+    monkeypatch.setattr("trioclient._transport._http3.open_udp", recording)
     with trio.fail_after(OUTER):
         async with trio.open_nursery() as nursery:
             blackhole = await serve_udp_blackhole(nursery)
@@ -166,14 +182,14 @@ async def test_fallback_to_tcp_when_udp_is_a_blackhole(
             async with trioclient.Client(http3=True, verify=ca_pem_path) as client:
                 first = await client.get(url)
                 second = await client.get(url)  # QUIC into the blackhole, then TCP
-                tried = blackhole.received
+                await blackhole.wait_received(1)
                 third = await client.get(url)  # the alternative is marked broken
                 fourth = await client.get(url)
             nursery.cancel_scope.cancel()
     assert first.http_version == second.http_version == third.http_version == "HTTP/1.1"
     assert fourth.status_code == 200
-    assert tried > 0
-    assert blackhole.received == tried  # no second QUIC attempt
+    assert len(opened) == 1  # no second QUIC attempt
+    assert opened[0].fileno() == -1  # the failed attempt's socket is closed
     messages = [r.getMessage() for r in caplog.records if r.name == "trioclient.pool"]
     fell_back = [m for m in messages if "falling back to TCP" in m]
     assert fell_back == [

@@ -276,11 +276,12 @@ class Connection(PoolEntry):
         closed_reason: Callable[[], str | None],
         on_capacity: Callable[[int], None],
         on_unusable: Callable[[], None],
-    ) -> None:
+    ) -> int:
         """Open an HTTP/3 connection: UDP to `port` on the origin's host, QUIC, TLS.
 
         `deadline` bounds the handshake (ConnectTimeout); ConnectError for the rest.
         `budget`: the seconds HTTP/3 got before TCP takes over, when that set `deadline`.
+        Returns how many streams the server allows at once (for the pool's books).
         """
         from ._http3 import open_http3  # aioquic is optional: imported only when used
 
@@ -317,6 +318,7 @@ class Connection(PoolEntry):
         self.http = http
         if pool_logger.isEnabledFor(DEBUG):
             pool_logger.debug("speaking HTTP/3 with %s", to)
+        return http.capacity
 
     def _adopt(
         self,

@@ -73,7 +73,6 @@ from ._body import checked_chunk, close_abandoned, next_chunk
 from ._errors import fresh_error
 from ._http2 import RetryOnNewConnection
 from ._quic import (
-    IDLE_TIMEOUT,
     QuicDriver,
     configuration_for,
     describe_os_error,
@@ -93,7 +92,9 @@ UPLOAD_PIECE = 64 * 1024
 MAX_STREAMS = 1000
 MAX_HEAD_SIZE = 100 * 1024
 MAX_CONTROL_FRAME = 64 * 1024  # a SETTINGS frame larger than this is an attack, not settings
-PING_AFTER = IDLE_TIMEOUT / 3  # silence with streams open before we PING
+# With streams open, a connection silent for this share of its idle timeout (the smaller
+# of ours and the server's) gets a PING, so a slow response does not idle it out.
+PING_SHARE = 1 / 3
 _SKIP = frozenset(
     {b"host", b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
 )
@@ -267,6 +268,7 @@ class HTTP3Connection:
         self._window = trio.lowlevel.ParkingLot()  # uploads waiting for ACKs
         self._pinged_for = -math.inf  # the `last_received` our keep-alive PING was sent for
         self.handshake_done = False
+        self.capacity = 1  # streams the server allows at once (known after the handshake)
         self.closed_reason: str | None = None
         self.error: TransportError | None = None
         self.draining = False
@@ -282,8 +284,8 @@ class HTTP3Connection:
             if self.error is not None:
                 raise ConnectError(str(self.error), request=request)
             await driver.pump()
-        limit = self._quic._remote_max_streams_bidi
-        self._on_capacity(max(1, min(limit, MAX_STREAMS)))
+        # The pool's books take it from here (after they count the connection as connected).
+        self.capacity = max(1, min(self._quic._remote_max_streams_bidi, MAX_STREAMS))
 
     def start(self, nursery: trio.Nursery) -> None:
         """Run the connection's task (datagrams, timers) in the client's nursery."""
@@ -683,7 +685,9 @@ class HTTP3Connection:
     def _ping_deadline(self) -> float:
         if not self._streams or self._pinged_for == self._driver.last_received:
             return math.inf
-        return self._driver.last_received + PING_AFTER
+        # aioquic's negotiated idle timeout (a private method: the smaller of both ends'
+        # max_idle_timeout, and never under 3 PTOs).
+        return self._driver.last_received + self._quic._idle_timeout() * PING_SHARE
 
     def _ping(self, now: float) -> None:
         self._pinged_for = self._driver.last_received

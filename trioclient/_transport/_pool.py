@@ -431,7 +431,7 @@ class ConnectionPool:
             if pool_logger.isEnabledFor(DEBUG):
                 pool_logger.debug("trying HTTP/3 with %s (Alt-Svc)", where_h3(origin, port))
         try:
-            await conn.connect_h3(
+            capacity = await conn.connect_h3(
                 settings,
                 self._nursery,
                 request,
@@ -455,6 +455,7 @@ class ConnectionPool:
                 )
             raise H3Fallback(connect_deadline) from None
         self._execute(self._books.connected(conn, 1, multiplexed=True))
+        self._set_capacity(conn, capacity)
 
     def _give_back_unused(self, conn: Connection) -> None:
         """A granted connection that was never used goes back as it was."""
