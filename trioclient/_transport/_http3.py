@@ -35,6 +35,7 @@ the protocol and the connection closes with H3_ID_ERROR.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import deque
 from collections.abc import Callable
@@ -67,15 +68,14 @@ from .._exceptions import (
     TransportError,
     WriteTimeout,
 )
-from .._logs import DEBUG, http2_logger, redact_url
+from .._logs import DEBUG, redact_url
 from ._base import ResponseHead
 from ._body import checked_chunk, close_abandoned, next_chunk
-from ._errors import fresh_error
+from ._errors import describe, fresh_error
 from ._http2 import RetryOnNewConnection
 from ._quic import (
     QuicDriver,
     configuration_for,
-    describe_os_error,
     open_udp,
 )
 
@@ -85,6 +85,8 @@ if TYPE_CHECKING:
     from .._request import Request
 
 __all__ = ["H3Body", "H3Stream", "HTTP3Connection", "open_http3"]
+
+http3_logger = logging.getLogger("trioclient.http3")  # streams opened and reset, GOAWAY
 
 STREAM_WINDOW = 1024 * 1024
 UPLOAD_BUFFER = 256 * 1024
@@ -228,9 +230,21 @@ async def open_http3(
             f"Timed out during the QUIC handshake with {where} ({timeout_label()})",
             request=request,
         )
+    except TransportError:
+        raise
     except OSError as exc:
         raise ConnectError(
-            f"Failed while starting the QUIC handshake with {where}: {describe_os_error(exc)}",
+            f"Failed while starting the QUIC handshake with {where}: {describe(exc)}",
+            request=request,
+        ) from exc
+    except UnicodeError as exc:  # the name lookup's IDNA step (as over TCP)
+        raise ConnectError(
+            f"Failed while connecting to {where}: the host name cannot be looked up ({exc})",
+            request=request,
+        ) from exc
+    except Exception as exc:  # aioquic failed in a way it should not: never let it out raw
+        raise ConnectError(
+            f"Failed during the QUIC handshake with {where}: internal error {exc!r}",
             request=request,
         ) from exc
     finally:
@@ -336,9 +350,9 @@ class HTTP3Connection:
         stream = H3Stream(stream_id)
         self._streams[stream_id] = stream
         quic.stream_credit[stream_id] = lambda limit: self._credit(stream, limit)
-        if http2_logger.isEnabledFor(DEBUG):
+        if http3_logger.isEnabledFor(DEBUG):
             url = redact_url(request.url)
-            http2_logger.debug(
+            http3_logger.debug(
                 "HTTP/3 stream %d to %s: %s %s", stream_id, self.where, request.method, url
             )
         body = request._body
@@ -408,8 +422,8 @@ class HTTP3Connection:
                     self._quic.reset_stream(stream.id, code)
             except ValueError:  # pragma: no cover - aioquic already discarded the stream
                 pass
-            if http2_logger.isEnabledFor(DEBUG):
-                http2_logger.debug(
+            if http3_logger.isEnabledFor(DEBUG):
+                http3_logger.debug(
                     "HTTP/3 stream %d to %s reset: H3_REQUEST_CANCELLED", stream.id, self.where
                 )
             self._driver.transmit()
@@ -599,8 +613,8 @@ class HTTP3Connection:
             stream.notify()
 
     def _goaway(self, last: int) -> None:
-        if http2_logger.isEnabledFor(DEBUG):
-            http2_logger.debug("HTTP/3 GOAWAY from %s: stream id %d", self.where, last)
+        if http3_logger.isEnabledFor(DEBUG):
+            http3_logger.debug("HTTP/3 GOAWAY from %s: stream id %d", self.where, last)
         self.draining = True
         for stream in self._streams.values():
             if stream.id >= last and stream.error is None and not stream.ended:
@@ -650,13 +664,16 @@ class HTTP3Connection:
             )
         self._driver.close()
 
-    def _on_socket_error(self, exc: OSError) -> None:
+    def _on_socket_error(self, exc: Exception) -> None:
+        """The UDP socket failed (ICMP unreachable...), or, for anything but an OSError,
+        aioquic itself did: the connection is lost either way, and says why."""
         if self.closed_reason is not None:
             return
         self.dropped = self.handshake_done
         doing = "the QUIC handshake with" if not self.handshake_done else "talking to"
         kind: type[TransportError] = ConnectError if not self.handshake_done else ReadError
-        self._fail(kind(f"Failed during {doing} {self.where}: {describe_os_error(exc)}"))
+        why = describe(exc) if isinstance(exc, OSError) else f"internal error {exc!r}"
+        self._fail(kind(f"Failed during {doing} {self.where}: {why}"))
         self._driver.close()
 
     def _fail(self, error: TransportError, *, notify: bool = True) -> None:

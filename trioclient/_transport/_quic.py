@@ -35,7 +35,6 @@ import dataclasses
 import errno
 import logging
 import math
-import os
 import socket
 import ssl
 from collections.abc import Callable
@@ -198,12 +197,12 @@ class QuicDriver:
         sock: DatagramSocket,
         configuration: QuicConfiguration,
         on_event: Callable[[QuicEvent], None],
-        on_error: Callable[[OSError], None],
+        on_error: Callable[[Exception], None],
     ) -> None:
         self.sock = sock
         self.quic = _QuicConnection(configuration=configuration)
         self._on_event = on_event
-        self._on_error = on_error  # a socket error: the connection is lost
+        self._on_error = on_error  # a socket error (or an aioquic bug): the connection is lost
         self.closed = False
         self.last_received = trio.current_time()
         self.peer = sock.getpeername()
@@ -284,17 +283,19 @@ class QuicDriver:
             if self.closed:
                 return
 
+    # KI-protected, like HTTP/2's reader and writer: a KeyboardInterrupt is delivered to the
+    # user's task at its next checkpoint, not raised in here (where the nursery would wrap it).
     @trio.lowlevel.enable_ki_protection
     async def run(self) -> None:
         """The connection's task in the client's nursery: pump until it is closed."""
         try:
             while not self.closed:
-                try:
-                    await self.pump()
-                except (trio.ClosedResourceError, OSError) as exc:
-                    if not self.closed:
-                        self._on_error(exc if isinstance(exc, OSError) else OSError(str(exc)))
-                    return
+                await self.pump()
+        except trio.ClosedResourceError:
+            pass  # closed under us (close() notified the socket): nothing to report
+        except Exception as exc:  # a socket error, or a bug: must not crash the client
+            if not self.closed:
+                self._on_error(exc)
         finally:
             self.close()
 
@@ -316,11 +317,3 @@ class QuicDriver:
         if not self.closed:
             self.quic.close(error_code=error_code, reason_phrase=reason)
             self.transmit()
-
-
-def describe_os_error(exc: OSError) -> str:
-    """A short reason for a UDP socket error (ICMP unreachable shows as ECONNREFUSED)."""
-    if exc.errno is not None:
-        name = errno.errorcode.get(exc.errno, str(exc.errno))
-        return f"{os.strerror(exc.errno)} ({name})"
-    return str(exc) or type(exc).__name__
