@@ -206,9 +206,12 @@ class QuicRawConnection:
         self._wake.set()
 
     def _stopped_by_client(self, stream_id: int) -> bool:
-        """The client stopped our side of the stream (STOP_SENDING: aioquic reset it)."""
+        """The client stopped our side of the stream (STOP_SENDING: aioquic reset it), or
+        the stream is over both ways and aioquic has discarded it."""
         stream = self.quic._streams.get(stream_id)
-        return stream is not None and stream.sender._reset_error_code is not None
+        if stream is None:
+            return bool(self.quic._stream_is_discarded(stream_id))
+        return stream.sender._reset_error_code is not None
 
     def _on_stream(self, stream_id: int, action: Callable[[], object]) -> None:
         """Run `action` on a stream, unless the client stopped it: a client may give up on
