@@ -360,7 +360,11 @@ class HTTP3Connection:
         self._driver.transmit()
         if body == b"":
             stream.request_done = True
-            await trio.lowlevel.checkpoint()
+            try:
+                await trio.lowlevel.checkpoint()
+            except BaseException:  # cancelled here: nobody else knows of the stream yet
+                self.abandon(stream)
+                raise
             return stream
         try:
             if isinstance(body, bytes):
