@@ -387,11 +387,6 @@ async def test_an_idle_connection_that_timed_out_is_replaced(
     assert len(factory.connections) == 2
 
 
-@pytest.mark.xfail(
-    reason="HTTP/3 keep-alive PINGs wait PING_AFTER = our own idle timeout / 3 (10 s), not a "
-    "third of the negotiated one (the server's 1 s here): the connection idles out first",
-    strict=True,
-)
 async def test_a_slow_response_outlives_the_idle_timeout_thanks_to_pings(
     quic_certificate: trustme.LeafCert, ca_pem_path: str
 ) -> None:
