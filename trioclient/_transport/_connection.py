@@ -274,7 +274,6 @@ class Connection(PoolEntry):
         deadline: float,
         budget: float | None,
         closed_reason: Callable[[], str | None],
-        on_capacity: Callable[[int], None],
         on_unusable: Callable[[], None],
     ) -> int:
         """Open an HTTP/3 connection: UDP to `port` on the origin's host, QUIC, TLS.
@@ -302,7 +301,6 @@ class Connection(PoolEntry):
                     deadline=deadline,
                     timeout_label=lambda: _h3_timeout_label(deadlines, deadline, budget),
                     request=request,
-                    on_capacity=on_capacity,
                     on_unusable=on_unusable,
                 )
         finally:

@@ -74,6 +74,7 @@ from ._body import checked_chunk, close_abandoned, next_chunk
 from ._errors import describe, fresh_error
 from ._http2 import RetryOnNewConnection
 from ._quic import (
+    DatagramSocket,
     QuicDriver,
     configuration_for,
     open_udp,
@@ -202,7 +203,6 @@ async def open_http3(
     deadline: float,
     timeout_label: Callable[[], str],
     request: Request,
-    on_capacity: Callable[[int], None],
     on_unusable: Callable[[], None],
 ) -> HTTP3Connection:
     """Open a UDP socket, run the QUIC handshake (in this task), return the connection.
@@ -221,7 +221,6 @@ async def open_http3(
                 sock,
                 configuration,
                 where,
-                on_capacity=on_capacity,
                 on_unusable=on_unusable,
             )
             await http.handshake(request)
@@ -260,17 +259,15 @@ class HTTP3Connection:
 
     def __init__(
         self,
-        sock: object,
+        sock: DatagramSocket,
         configuration: QuicConfiguration,
         where: str,
         *,
-        on_capacity: Callable[[int], None],
         on_unusable: Callable[[], None],
     ) -> None:
         self.where = where
-        self._on_capacity = on_capacity
         self._on_unusable = on_unusable
-        self._driver = QuicDriver(sock, configuration, self._on_event, self._on_socket_error)  # type: ignore[arg-type]
+        self._driver = QuicDriver(sock, configuration, self._on_event, self._on_socket_error)
         self._driver.extra_deadline = self._ping_deadline
         self._driver.on_extra_deadline = self._ping
         self._driver.on_received = self._on_received

@@ -440,7 +440,6 @@ class ConnectionPool:
                 deadline=deadline,
                 budget=budget,
                 closed_reason=lambda: self._closed_reason,
-                on_capacity=lambda capacity: self._set_capacity(conn, capacity),
                 on_unusable=lambda: self._retire(conn),
             )
         except (ConnectError, ConnectTimeout) as exc:
