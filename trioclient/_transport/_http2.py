@@ -436,6 +436,11 @@ class HTTP2Connection:
                 await self._drained.park()
                 continue
             why = deadlines.why(deadline, deadlines.timeout.write)
+            if why != "total timeout" and self.error is None:
+                # Nothing left the queue for the write timeout: the socket took nothing,
+                # so the whole connection is stalled (as the writer would find), not this
+                # stream alone; it must not go back to the pool as reusable.
+                self._stalled(deadlines.timeout.write or 0.0)
             raise WriteTimeout(
                 f"Timed out sending the request to {self.where} ({why})", request=request
             )
