@@ -165,8 +165,19 @@ async def test_reset_streams_count_against_the_limit_until_a_ping_ack(
                 with trio.move_on_after(0.02):
                     await client.get(f"{url}/x")
 
-        with trio.move_on_after(0.1):  # connected (then reset) before the storm
-            await client.get(f"{url}/warm-up")
+        # Connected (then reset) before the storm: cancelled once the server has the
+        # request, not after a fixed 0.1 s, which a loaded machine can spend connecting
+        # (the storm then went to a second connection and this one saw no request).
+        warm_up = trio.CancelScope()
+
+        async def send_warm_up() -> None:
+            with warm_up:
+                await client.get(f"{url}/warm-up")
+
+        async with trio.open_nursery() as inner:
+            inner.start_soon(send_warm_up)
+            await factory.wait_for(lambda: factory.connections and factory.connections[0].requests)
+            warm_up.cancel()
         (conn,) = factory.connections
         stop = trio.current_time() + 30
         async with trio.open_nursery() as inner:
