@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 
 import pytest
 import trio
@@ -132,7 +133,10 @@ async def test_a_parked_request_is_few_objects_for_the_collector(http_url: str) 
             gc.collect()
             per_request = (len(gc.get_objects()) - before) / parked
             await held.aread()
-        assert per_request < 20.5, per_request
+        # 20 on CPython 3.11+ (25 before the pool's trim); 3.10 keeps each coroutine's
+        # frame as a separate tracked object: 27 there (measured in CI's packaging step).
+        bound = 20.5 if sys.version_info >= (3, 11) else 28.5
+        assert per_request < bound, per_request
 
 
 @pytest.mark.parametrize("http2", [False, True], ids=["http1", "h2c"])
