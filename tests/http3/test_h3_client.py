@@ -23,7 +23,8 @@ pytest.importorskip("aioquic", reason="the http3 extra (aioquic) is not installe
 from servers.quic_raw import serve_udp_blackhole
 
 from trioclient._transport import _quic
-from trioclient._transport._http3 import STREAM_WINDOW, H3Body
+from trioclient._transport._h2_stream import StreamBody
+from trioclient._transport._http3 import STREAM_WINDOW, H3Stream
 
 OUTER = 60  # seconds: a generous bound so that a hang fails instead of blocking the suite
 
@@ -297,8 +298,9 @@ async def test_slow_reader_holds_the_server_back(h3_server: H3Peer) -> None:
             raw = response.aiter_raw()
             first = await raw.__anext__()
             body = response._stream._body  # type: ignore[union-attr]
-            assert isinstance(body, H3Body)
+            assert isinstance(body, StreamBody)
             stream = body._stream
+            assert isinstance(stream, H3Stream)
             # Wait until the server stops sending (nothing new arrives for a while).
             last, still = -1, 0
             while still < 20:

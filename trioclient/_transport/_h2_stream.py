@@ -1,4 +1,8 @@
-"""One HTTP/2 exchange: its state, the waits of the task that owns it, and its body stream.
+"""One multiplexed exchange: its state, the waits of the task that owns it, its body stream.
+
+`StreamState` and `StreamBody` serve HTTP/2 (`H2Stream`, here) and HTTP/3 (`H3Stream`, in
+`_http3.py`) alike: both connections deliver body pieces as `(data, flow-controlled length)`
+and take them back through the same four calls (`StreamDriver`).
 
 The connection's reader task (`_http2.py`) is the only code that feeds an `H2Stream`; the
 request's own task is the only code that waits on it. They meet through plain attributes
@@ -13,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
 
@@ -23,25 +27,14 @@ from ._errors import fresh_error
 if TYPE_CHECKING:
     from .._config import Deadlines
     from .._request import Request
-    from ._http2 import HTTP2Connection
 
-__all__ = ["H2Body", "H2Stream"]
+__all__ = ["H2Stream", "StreamBody", "StreamDriver", "StreamState"]
 
 
-class H2Stream:
-    """What has arrived for one stream, as delivered by the reader task."""
+class StreamState:
+    """What has arrived for one stream, as delivered by the connection's task."""
 
-    __slots__ = (
-        "_waiter",
-        "chunks",
-        "ended",
-        "error",
-        "head",
-        "id",
-        "request_done",
-        "trailers",
-        "unacked",
-    )
+    __slots__ = ("_waiter", "chunks", "ended", "error", "head", "id", "request_done", "trailers")
 
     def __init__(self, stream_id: int) -> None:
         self.id = stream_id
@@ -49,7 +42,6 @@ class H2Stream:
         # (data, flow-controlled length); see HTTP2Connection._dispatch for why a piece may
         # be a bytearray (small frames merged while unread).
         self.chunks: deque[tuple[bytes | bytearray, int]] = deque()
-        self.unacked = 0  # flow-controlled bytes received but not yet consumed
         self.ended = False
         self.error: TransportError | None = None
         self.trailers: list[tuple[bytes, bytes]] = []
@@ -74,16 +66,40 @@ class H2Stream:
         return not scope.cancelled_caught
 
 
-class H2Body:
-    """Raw body bytes of one HTTP/2 response. Closing it gives the stream up (`abandon`);
-    the pool's wrapper (`PooledStream`) gives the connection's stream slot back."""
+class H2Stream(StreamState):
+    """An HTTP/2 stream: also the flow-controlled bytes not yet handed back to h2."""
 
-    __slots__ = ("_deadlines", "_h2", "_request", "_stream", "driver")
+    __slots__ = ("unacked",)
+
+    def __init__(self, stream_id: int) -> None:
+        super().__init__(stream_id)
+        self.unacked = 0  # flow-controlled bytes received but not yet consumed
+
+
+class StreamDriver(Protocol):
+    """What a `StreamBody` needs of its connection (HTTP2Connection, HTTP3Connection)."""
+
+    closed_reason: str | None
+
+    async def wait_stream(
+        self, stream: Any, request: Request, deadlines: Deadlines
+    ) -> None: ...  # pragma: no cover - a protocol
+
+    def consumed(self, stream: Any, flow_length: int) -> None: ...  # pragma: no cover
+
+    def abandon(self, stream: Any) -> None: ...  # pragma: no cover
+
+
+class StreamBody:
+    """Raw body bytes of one HTTP/2 or HTTP/3 response. Closing it gives the stream up
+    (`abandon`); the pool's wrapper (`PooledStream`) gives the connection's slot back."""
+
+    __slots__ = ("_conn", "_deadlines", "_request", "_stream", "driver")
 
     def __init__(
-        self, http: HTTP2Connection, stream: H2Stream, request: Request, deadlines: Deadlines
+        self, http: StreamDriver, stream: StreamState, request: Request, deadlines: Deadlines
     ) -> None:
-        self._h2 = self.driver = http  # `driver.closed_reason`: read by the pool's wrapper
+        self._conn = self.driver = http  # `driver.closed_reason`: read by the pool's wrapper
         self._stream = stream
         self._request = request
         self._deadlines = deadlines
@@ -91,7 +107,7 @@ class H2Body:
     @property
     def closed_reason(self) -> str | None:
         """Why the connection was closed under this stream (the client closed), if so."""
-        return self._h2.closed_reason
+        return self._conn.closed_reason
 
     @property
     def trailers(self) -> list[tuple[bytes, bytes]]:
@@ -106,13 +122,13 @@ class H2Body:
                 raise fresh_error(stream.error, self._request)
             if stream.ended:
                 return b""
-            await self._h2.wait_stream(stream, self._request, self._deadlines)
+            await self._conn.wait_stream(stream, self._request, self._deadlines)
         data, flow_length = stream.chunks.popleft()
         if type(data) is not bytes:
             data = bytes(data)
-        self._h2.consumed(stream, flow_length)
+        self._conn.consumed(stream, flow_length)
         return data
 
     def close(self) -> None:
-        """Reset the stream if it is still open and return its unread credit."""
-        self._h2.abandon(self._stream)
+        """Reset the stream if it is still open (and return its unread credit)."""
+        self._conn.abandon(self._stream)

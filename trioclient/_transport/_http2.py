@@ -80,7 +80,7 @@ if TYPE_CHECKING:
 
     from .._request import Request
 
-__all__ = ["HTTP2Connection", "RetryOnNewConnection"]
+__all__ = ["HTTP2Connection", "RetryOnNewConnection", "request_fields"]
 
 READ_SIZE = 64 * 1024
 WRITE_SLICE = 64 * 1024  # the unit of socket progress that restarts the write timeout
@@ -259,12 +259,7 @@ class HTTP2Connection:
                 request=request,
             )
         self._check_usable(request)
-        # Validated before h2 is called: h2 validates while it encodes, so a refusal there
-        # leaves the stream counted as open and HPACK entries the server never saw.
-        try:
-            headers = list(validate_outbound_headers(_h2_headers(request), _REQUEST_FLAGS))
-        except h2.exceptions.H2Error as exc:
-            raise translate(exc, WriteError, "", request=request) from None
+        headers = request_fields(request)
         body = request._body
         try:
             stream_id = conn.get_next_available_stream_id()
@@ -803,7 +798,20 @@ _REQUEST_FLAGS = HeaderValidationFlags(
 )
 
 
-def _h2_headers(request: Request) -> list[tuple[bytes, bytes]]:
+def request_fields(request: Request) -> list[tuple[bytes, bytes]]:
+    """The request's header fields for HTTP/2 and HTTP/3: pseudo-headers first, no
+    connection-specific fields, validated as h2 validates them.
+
+    Validated before a stream exists: h2 validates while it encodes, so a refusal there
+    would leave the stream counted as open and HPACK entries the server never saw.
+    """
+    try:
+        return list(validate_outbound_headers(_fields(request), _REQUEST_FLAGS))
+    except h2.exceptions.H2Error as exc:
+        raise translate(exc, WriteError, "", request=request) from None
+
+
+def _fields(request: Request) -> list[tuple[bytes, bytes]]:
     url = request.url
     authority = url.netloc
     headers = []

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -72,7 +71,8 @@ from .._logs import DEBUG, redact_url
 from ._base import ResponseHead
 from ._body import checked_chunk, close_abandoned, next_chunk
 from ._errors import describe, fresh_error
-from ._http2 import RetryOnNewConnection
+from ._h2_stream import StreamState
+from ._http2 import RetryOnNewConnection, request_fields
 from ._quic import (
     DatagramSocket,
     QuicDriver,
@@ -85,7 +85,7 @@ if TYPE_CHECKING:
 
     from .._request import Request
 
-__all__ = ["H3Body", "H3Stream", "HTTP3Connection", "open_http3"]
+__all__ = ["H3Stream", "HTTP3Connection", "open_http3"]
 
 http3_logger = logging.getLogger("trioclient.http3")  # streams opened and reset, GOAWAY
 
@@ -98,98 +98,19 @@ MAX_CONTROL_FRAME = 64 * 1024  # a SETTINGS frame larger than this is an attack,
 # With streams open, a connection silent for this share of its idle timeout (the smaller
 # of ours and the server's) gets a PING, so a slow response does not idle it out.
 PING_SHARE = 1 / 3
-_SKIP = frozenset(
-    {b"host", b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
-)
 
 
-class H3Stream:
-    """What has arrived for one request stream, as `_on_event` delivers it."""
+class H3Stream(StreamState):
+    """An HTTP/3 request stream: also what the receive-credit rule counts (see `_limit`)."""
 
-    __slots__ = (
-        "_waiter",
-        "advertised",
-        "chunks",
-        "ended",
-        "error",
-        "head",
-        "id",
-        "received",
-        "request_done",
-        "send_stopped",
-        "trailers",
-        "unread",
-    )
+    __slots__ = ("advertised", "received", "send_stopped", "unread")
 
     def __init__(self, stream_id: int) -> None:
-        self.id = stream_id
-        self.head: list[tuple[bytes, bytes]] | None = None
-        self.chunks: deque[bytes] = deque()
+        super().__init__(stream_id)
         self.unread = 0  # body bytes buffered in `chunks`
         self.received = 0  # stream bytes aioquic delivered (frames included)
         self.advertised = STREAM_WINDOW  # the receive limit last granted
-        self.ended = False
-        self.error: TransportError | None = None
-        self.trailers: list[tuple[bytes, bytes]] = []
-        self.request_done = False
         self.send_stopped = False  # the server sent STOP_SENDING: it wants no more body
-        self._waiter: trio.Event | None = None
-
-    def notify(self) -> None:
-        """Wake the task waiting on this stream."""
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            waiter.set()
-
-    async def wait(self, deadline: float) -> bool:
-        """Wait for something to be delivered; False if `deadline` passed first."""
-        waiter = self._waiter = trio.Event()
-        with trio.move_on_at(deadline) as scope:
-            await waiter.wait()
-        return not scope.cancelled_caught
-
-
-class H3Body:
-    """Raw body bytes of one HTTP/3 response; closing it gives the stream up (`abandon`)."""
-
-    __slots__ = ("_deadlines", "_h3", "_request", "_stream", "driver")
-
-    def __init__(
-        self, http: HTTP3Connection, stream: H3Stream, request: Request, deadlines: Deadlines
-    ) -> None:
-        self._h3 = self.driver = http  # `driver.closed_reason`: read by the pool's wrapper
-        self._stream = stream
-        self._request = request
-        self._deadlines = deadlines
-
-    @property
-    def closed_reason(self) -> str | None:
-        """Why the connection was closed under this stream (the client closed), if so."""
-        return self._h3.closed_reason
-
-    @property
-    def trailers(self) -> list[tuple[bytes, bytes]]:
-        """Trailing headers, once the body has been read to its end."""
-        return self._stream.trailers
-
-    async def receive_some(self) -> bytes:
-        """The next body chunk; b"" at the end of the body."""
-        stream = self._stream
-        while not stream.chunks:
-            if stream.error is not None:
-                raise fresh_error(stream.error, self._request)
-            if stream.ended:
-                await trio.lowlevel.checkpoint()
-                return b""
-            await self._h3.wait_stream(stream, self._request, self._deadlines)
-        data = stream.chunks.popleft()
-        self._h3.consumed(stream, len(data))
-        return data
-
-    def close(self) -> None:
-        """Reset the stream if it is still open."""
-        self._h3.abandon(self._stream)
 
 
 async def open_http3(
@@ -343,6 +264,7 @@ class HTTP3Connection:
         self._check_usable(request)
         assert self._h3 is not None
         h3 = self._h3
+        headers = request_fields(request)  # before the stream exists: a refusal costs none
         stream_id = quic.get_next_available_stream_id()
         stream = H3Stream(stream_id)
         self._streams[stream_id] = stream
@@ -353,7 +275,7 @@ class HTTP3Connection:
                 "HTTP/3 stream %d to %s: %s %s", stream_id, self.where, request.method, url
             )
         body = request._body
-        h3.send_headers(stream_id, _h3_headers(request), end_stream=body == b"")
+        h3.send_headers(stream_id, headers, end_stream=body == b"")
         self._driver.transmit()
         if body == b"":
             stream.request_done = True
@@ -580,7 +502,7 @@ class HTTP3Connection:
             if stream is None or event.push_id is not None:
                 return
             if event.data:
-                stream.chunks.append(event.data)
+                stream.chunks.append((event.data, len(event.data)))
                 stream.unread += len(event.data)
             if event.stream_ended:
                 stream.ended = True
@@ -833,24 +755,3 @@ def _alert_name(alert: int) -> str:
         return AlertDescription(alert).name
     except ValueError:
         return f"alert {alert}"
-
-
-def _h3_headers(request: Request) -> list[tuple[bytes, bytes]]:
-    url = request.url
-    authority = url.netloc
-    headers = []
-    for _, lower, value in request.headers._list:
-        if lower in _SKIP:
-            if lower == b"host":
-                authority = value
-            continue
-        if lower == b"te" and value.lower() != b"trailers":
-            continue
-        headers.append((lower, value))
-    return [
-        (b":method", request._method_bytes),
-        (b":scheme", url.scheme.encode("ascii")),
-        (b":authority", authority),
-        (b":path", url._target),
-        *headers,
-    ]

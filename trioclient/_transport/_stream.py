@@ -1,6 +1,6 @@
 """`PooledStream`: a response body on the wire, and the pooled connection it holds until it ends.
 
-The protocol drivers hand the pool a raw body (`H11Body`, `H2Body`) that only moves bytes.
+The protocol drivers hand the pool a raw body (`H11Body`, `StreamBody`) that only moves bytes.
 The pool wraps it here, so the drivers never see the pool: the wrapper gives the connection
 back exactly once, reusable when the body was read to its end, closed in every other case
 (closed early, read error, timeout, cancellation). The pool may close the connection under
@@ -17,8 +17,7 @@ import trio
 from .._exceptions import StreamClosed
 
 if TYPE_CHECKING:
-    from ._h2_stream import H2Body
-    from ._http3 import H3Body
+    from ._h2_stream import StreamBody
     from ._http11 import H11Body
 
 __all__ = ["PooledStream", "Releaser"]
@@ -35,7 +34,7 @@ class PooledStream:
 
     __slots__ = ("_body", "_conn", "_done", "_driver", "_pool", "_trailers")
 
-    def __init__(self, body: H11Body | H2Body | H3Body, pool: Releaser, conn: object) -> None:
+    def __init__(self, body: H11Body | StreamBody, pool: Releaser, conn: object) -> None:
         self._body = body
         # The driver's own attribute, read directly: checked on every chunk (hot path).
         self._driver = body.driver
