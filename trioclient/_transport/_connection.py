@@ -19,7 +19,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import h11
 import trio
@@ -43,6 +43,8 @@ from ._pool_state import PoolEntry
 from ._tunnel import ProxyRoute, open_via_proxy
 
 if TYPE_CHECKING:
+    from aioquic.quic.configuration import QuicConfiguration
+
     from .._config import Deadlines
     from .._request import Request
     from ._http3 import HTTP3Connection
@@ -80,7 +82,7 @@ class ConnectionSettings:
     write_timeout: float | None
     ping_interval: float | None
     proxy: ProxyRoute | None = None  # every connection goes through this proxy
-    quic: Any = None  # HTTP/3's QuicConfiguration template (None: http3 off); see _http3.py
+    quic: QuicConfiguration | None = None  # HTTP/3's template (None: http3 off); _quic.py
 
 
 @dataclass(frozen=True)
@@ -284,6 +286,8 @@ class Connection(PoolEntry):
         """
         from ._http3 import open_http3  # aioquic is optional: imported only when used
 
+        template = settings.quic
+        assert template is not None  # the pool routes to HTTP/3 only with http3=True
         origin = self.origin
         to = where_h3(origin, port)
         http = None
@@ -295,7 +299,7 @@ class Connection(PoolEntry):
                     port,
                     where=to,
                     server_name=request.url._tls_server_name,
-                    template=settings.quic,
+                    template=template,
                     local_address=settings.local_address,
                     deadline=deadline,
                     timeout_label=lambda: _h3_timeout_label(deadlines, deadline, budget),

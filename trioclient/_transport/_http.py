@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -26,6 +26,9 @@ from ._pool import ConnectionPool
 from ._pool_state import PoolStatistics
 from ._tls import create_ssl_context
 from ._tunnel import ProxyRoute
+
+if TYPE_CHECKING:
+    from aioquic.quic.configuration import QuicConfiguration
 
 __all__ = ["HTTPTransport"]
 
@@ -149,7 +152,9 @@ class HTTPTransport(Transport):
             logger.exception("trioclient housekeeping failed; idle connections won't expire")
 
 
-def _quic_template(verify: VerifyTypes, cert: CertTypes | None, trust_env: bool) -> Any:
+def _quic_template(
+    verify: VerifyTypes, cert: CertTypes | None, trust_env: bool
+) -> QuicConfiguration:
     """The pool's QUIC/TLS settings; ImportError naming the extra when aioquic is missing."""
     try:
         from ._quic import quic_configuration

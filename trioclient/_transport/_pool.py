@@ -67,6 +67,8 @@ from ._stream import PooledStream
 from ._tunnel import ProxyRoute
 
 if TYPE_CHECKING:
+    from aioquic.quic.configuration import QuicConfiguration
+
     from .._config import Deadlines, Limits
     from .._request import Request
 
@@ -113,7 +115,7 @@ class ConnectionPool:
         write_timeout: float | None = None,
         http2_ping_interval: float | None = None,
         proxy: ProxyRoute | None = None,
-        quic: object | None = None,
+        quic: QuicConfiguration | None = None,
     ) -> None:
         self._books: PoolState[Connection] = PoolState(
             Connection,
