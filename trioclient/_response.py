@@ -185,13 +185,37 @@ class Response:
 
     def _too_large(self, limit: int, size: int, *, declared: bool) -> ResponseTooLarge:
         """Close this response and describe why: the body passed `limit`."""
-        self._close()
-        request = self._request
-        where = f" from {request.url.netloc.decode('ascii', 'replace')}" if request else ""
         what = f"Content-Length: {size}" if declared else f"{size} bytes received so far"
+        return self._refused(
+            f"The response{self._source()} is larger than max_response_size={limit} bytes"
+            f" ({what}).",
+            limit,
+            size,
+            declared=declared,
+        )
+
+    def _line_too_long(self, limit: int, size: int) -> ResponseTooLarge:
+        """Close this response and describe why: one line passed `limit` characters."""
+        return self._refused(
+            f"A line of the response{self._source()} is longer than max_line_size={limit}"
+            f" characters ({size} without a line break so far); pass"
+            " aiter_lines(max_line_size=...) a larger bound, or None for none.",
+            limit,
+            size,
+            declared=False,
+        )
+
+    def _source(self) -> str:
+        """ " from host:port" for messages, when the request is known."""
+        request = self._request
+        return f" from {request.url.netloc.decode('ascii', 'replace')}" if request else ""
+
+    def _refused(self, message: str, limit: int, size: int, *, declared: bool) -> ResponseTooLarge:
+        """Close this response: a bound was passed (`ResponseTooLarge` says which)."""
+        self._close()
         return ResponseTooLarge(
-            f"The response{where} is larger than max_response_size={limit} bytes ({what}).",
-            request=request,
+            message,
+            request=self._request,
             response=self,
             limit=limit,
             size=size,
@@ -420,22 +444,6 @@ class Response:
             self.aiter_text(),
             max_line_size,
             lambda size: self._line_too_long(max_line_size or 0, size),
-        )
-
-    def _line_too_long(self, limit: int, size: int) -> ResponseTooLarge:
-        """Close this response and describe why: one line passed `limit` characters."""
-        self._close()
-        request = self._request
-        where = f" from {request.url.netloc.decode('ascii', 'replace')}" if request else ""
-        return ResponseTooLarge(
-            f"A line of the response{where} is longer than max_line_size={limit} characters"
-            f" ({size} without a line break so far); pass aiter_lines(max_line_size=...) a"
-            " larger bound, or None for none.",
-            request=request,
-            response=self,
-            limit=limit,
-            size=size,
-            declared=False,
         )
 
     async def aclose(self) -> None:
