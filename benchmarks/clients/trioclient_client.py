@@ -22,8 +22,12 @@ async def _run(args: Args) -> dict[str, Any]:
         )
     except trioclient.UnsupportedProtocol as exc:
         raise Unsupported(f"trioclient: {exc}") from exc
+    return await run_workload(args, client, "HTTP/2" if args.http2 else "HTTP/1.1")
+
+
+async def run_workload(args: Args, client: trioclient.Client, expected: str) -> dict[str, Any]:
+    """The workload `args` names, through `client`, whose responses must be `expected`'s."""
     url = args.url
-    expected = "HTTP/2" if args.http2 else "HTTP/1.1"
 
     async def fetch() -> int:
         response = await client.get(url)

@@ -11,7 +11,7 @@ import trio
 import trioclient
 
 from ._common import Args, main
-from ._drivers import run_trio
+from .trioclient_client import run_workload
 
 HTTP3 = "--http3" in sys.argv
 
@@ -25,28 +25,9 @@ async def _run(args: Args) -> dict[str, Any]:
         client = trioclient.Client(
             limits=limits, timeout=None, verify=verify, http3=True, http1=False, http2=False
         )
-        expected = "HTTP/3"
-    else:
-        client = trioclient.Client(limits=limits, timeout=None, verify=verify, http2=args.http2)
-        expected = "HTTP/2" if args.http2 else "HTTP/1.1"
-    url = args.url
-
-    async def fetch() -> int:
-        response = await client.get(url)
-        if response.status_code != 200 or response.http_version != expected:
-            raise RuntimeError(f"{response.http_version} {response.status_code}")
-        return len(response.content)
-
-    async def download() -> int:
-        total = 0
-        async with client.stream("GET", url) as response:
-            async for chunk in response.aiter_bytes():
-                total += len(chunk)
-        return total
-
-    async with client:
-        rec = await run_trio(args, fetch, download)
-    return rec.result()
+        return await run_workload(args, client, "HTTP/3")
+    client = trioclient.Client(limits=limits, timeout=None, verify=verify, http2=args.http2)
+    return await run_workload(args, client, "HTTP/2" if args.http2 else "HTTP/1.1")
 
 
 def run(args: Args) -> dict[str, Any]:
