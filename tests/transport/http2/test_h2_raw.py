@@ -292,10 +292,12 @@ async def test_ping_keepalive_drops_a_silent_peer(nursery: trio.Nursery) -> None
 
 
 async def test_ping_keepalive_on_a_live_peer(nursery: trio.Nursery) -> None:
-    factory = h2_handlers.slow_drip(chunks=4, delay=0.05, size=1)
+    # The interval is also how long the PING's ACK may take: 0.02 s failed CI on a loaded
+    # machine; silences of 0.8 s still make the client PING, and 0.5 s is ample for an ACK.
+    factory = h2_handlers.slow_drip(chunks=3, delay=0.8, size=1)
     url = await serve_h2(nursery, factory)
-    async with trioclient.Client(**H2C, http2_ping_interval=0.02) as client:
-        assert (await client.get(f"{url}/x")).content == b"****"
+    async with trioclient.Client(**H2C, http2_ping_interval=0.5) as client:
+        assert (await client.get(f"{url}/x")).content == b"***"
     assert factory.connections[0].pings
 
 
